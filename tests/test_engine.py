@@ -1,0 +1,116 @@
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from vidssl import checkpoint
+from vidssl.engine import lr_at, pretrain
+from vidssl.errors import VidsslError
+from vidssl.methods.simclr import VideoSimCLR
+
+
+def weights(path):
+    return checkpoint.load(path)["model"]
+
+
+def assert_same(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_trains_logs_and_checkpoints(tiny_pretrain):
+    res = pretrain(tiny_pretrain)
+    assert res.step == 6 and torch.isfinite(torch.tensor(res.final_loss))
+    log = [json.loads(x) for x in (res.out_dir / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4, 5, 6]
+    assert all(r["clips_per_s"] > 0 for r in log)
+    cfg = json.loads((res.out_dir / "config.json").read_text())
+    assert cfg["config"]["steps"] == 6 and cfg["config"]["data"]["clip_frames"] == 4
+    ck = checkpoint.load(res.checkpoint)
+    assert ck["step"] == 6 and ck["arch"] == {"method": "simclr", "backbone": "r3d18", "width": 0.0625}
+    assert not list(res.out_dir.glob("**/*.tmp"))
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(tiny_pretrain, tmp_path, monkeypatch):
+    full = dataclasses.replace(tiny_pretrain, out_dir=str(tmp_path / "full"), deterministic=True)
+    ref = weights(pretrain(full).checkpoint)
+
+    # crash right after the step-4 checkpoint is written, then resume
+    cut = dataclasses.replace(full, out_dir=str(tmp_path / "cut"))
+    real_save = checkpoint.save
+
+    def save_then_die(path, **state):
+        real_save(path, **state)
+        if state["step"] == 4:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(cut)
+    monkeypatch.setattr(checkpoint, "save", real_save)
+    assert checkpoint.load(tmp_path / "cut/checkpoints/last.pt")["step"] == 4
+    res = pretrain(dataclasses.replace(cut, resume=True))
+    assert res.step == 6
+    assert_same(weights(res.checkpoint), ref)
+    steps = [json.loads(x)["step"] for x in (tmp_path / "cut/train_log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_sigkill_then_resume_matches_uninterrupted_run(tiny_pretrain, tmp_path):
+    """A real kill -9 of the CLI mid-run: the resumed run ends with the same weights."""
+    common = ["--steps", "6", "--batch-size", "8", "--clip-frames", "4", "--crop-size", "16", "--width", "0.0625",
+              "--head-hidden", "32", "--proj-dim", "16", "--synthetic-train-per-class", "3", "--synthetic-test-per-class", "2",
+              "--synthetic-frames", "8", "--synthetic-size", "20", "--cache-dir", tiny_pretrain.data.cache_dir,
+              "--temporal-shift", "2", "--warmup-steps", "2", "--checkpoint-every", "1", "--deterministic", "--no-progress",
+              "--threads", "1"]
+    cli = [sys.executable, "-m", "vidssl", "pretrain"]
+    subprocess.run([*cli, "--out", str(tmp_path / "full"), *common], check=True, capture_output=True)
+    proc = subprocess.Popen([*cli, "--out", str(tmp_path / "killed"), *common], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = tmp_path / "killed/checkpoints/last.pt"
+    deadline = time.time() + 120
+    while not last.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    subprocess.run([*cli, "--out", str(tmp_path / "killed"), *common, "--resume"], check=True, capture_output=True)
+    assert checkpoint.load(last)["step"] == 6
+    assert_same(weights(last), weights(tmp_path / "full/checkpoints/last.pt"))
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_pretrain, monkeypatch):
+    real_forward = VideoSimCLR.forward
+    calls = {"n": 0}
+
+    def forward(self, views):
+        calls["n"] += 1
+        loss = real_forward(self, views)
+        return loss * float("nan") if calls["n"] == 3 else loss
+
+    monkeypatch.setattr(VideoSimCLR, "forward", forward)
+    with pytest.raises(VidsslError, match=r"loss became nan at step 2.*last good checkpoint .*last.pt is kept"):
+        pretrain(tiny_pretrain)
+    assert checkpoint.load(os.path.join(tiny_pretrain.out_dir, "checkpoints/last.pt"))["step"] == 2
+
+
+def test_refuses_to_overwrite_a_run_and_checks_architecture_on_resume(tiny_pretrain):
+    pretrain(dataclasses.replace(tiny_pretrain, steps=2))
+    with pytest.raises(VidsslError, match="already holds a run.*--resume"):
+        pretrain(tiny_pretrain)
+    wider = dataclasses.replace(tiny_pretrain, resume=True, model=dataclasses.replace(tiny_pretrain.model, width=0.125))
+    with pytest.raises(VidsslError, match="different architecture.*width: checkpoint 0.0625 vs config 0.125"):
+        pretrain(wider)
+
+
+def test_lr_schedule_warmup_then_cosine(tiny_pretrain):
+    cfg = dataclasses.replace(tiny_pretrain, lr=1.0, steps=12, warmup_steps=2)
+    lrs = [lr_at(s, cfg) for s in range(12)]
+    assert lrs[0] == pytest.approx(0.5) and lrs[1] == pytest.approx(1.0)
+    assert lrs[2] == pytest.approx(1.0) and all(a >= b for a, b in zip(lrs[2:], lrs[3:]))
+    assert lrs[-1] == pytest.approx(0.5 * (1 + torch.cos(torch.tensor(torch.pi * 9 / 10)).item()))

@@ -1,0 +1,11 @@
+"""vidssl: self-supervised learning of video representations."""
+
+from vidssl.api import demo, evaluate, load_pretrain_checkpoint, pretrain
+from vidssl.config import AugConfig, DataConfig, DemoConfig, EvalConfig, ModelConfig, PretrainConfig
+from vidssl.errors import VidsslError
+
+__version__ = "0.1.0"
+__all__ = [
+    "AugConfig", "DataConfig", "DemoConfig", "EvalConfig", "ModelConfig", "PretrainConfig",
+    "VidsslError", "demo", "evaluate", "load_pretrain_checkpoint", "pretrain",
+]

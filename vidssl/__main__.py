@@ -1,0 +1,3 @@
+from vidssl.cli import main
+
+main()

@@ -1,0 +1,76 @@
+"""3D ResNet (R3D) backbones.
+
+Tran et al., "A Closer Look at Spatiotemporal Convolutions for Action Recognition",
+CVPR 2018: R3D-18 is a ResNet-18 whose 2D convolutions are replaced by full 3D ones.
+The stem uses a 3x7x7 kernel with spatial stride 2 and no pooling; stages 2-4 halve
+space and time. ``width`` scales every stage's channels so that small variants run
+on a CPU (width=1 gives the reference 512-d features).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+NormLayer = Callable[[int], nn.Module]
+
+
+class BasicBlock3d(nn.Module):
+    """Two 3x3x3 convolutions with a residual connection."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int, norm_layer: NormLayer) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv3d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = norm_layer(c_out)
+        self.conv2 = nn.Conv3d(c_out, c_out, 3, padding=1, bias=False)
+        self.bn2 = norm_layer(c_out)
+        self.relu = nn.ReLU(inplace=True)
+        self.down: nn.Module = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.down = nn.Sequential(
+                nn.Conv3d(c_in, c_out, 1, stride=stride, bias=False), norm_layer(c_out)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + self.down(x))
+
+
+class ResNet3d(nn.Module):
+    """Video ResNet. Input ``(B, 3, T, H, W)`` float, output ``(B, feature_dim)``."""
+
+    def __init__(
+        self,
+        layers: tuple[int, int, int, int] = (2, 2, 2, 2),
+        width: float = 1.0,
+        norm_layer: NormLayer = nn.BatchNorm3d,
+    ) -> None:
+        super().__init__()
+        if width <= 0:
+            raise ValueError(f"width must be > 0, got {width}")
+        chans = [max(4, int(round(c * width))) for c in (64, 128, 256, 512)]
+        self.stem = nn.Sequential(
+            nn.Conv3d(3, chans[0], (3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False),
+            norm_layer(chans[0]),
+            nn.ReLU(inplace=True),
+        )
+        stages = []
+        c_in = chans[0]
+        for i, (n, c) in enumerate(zip(layers, chans)):
+            blocks = [BasicBlock3d(c_in, c, 1 if i == 0 else 2, norm_layer)]
+            blocks += [BasicBlock3d(c, c, 1, norm_layer) for _ in range(n - 1)]
+            stages.append(nn.Sequential(*blocks))
+            c_in = c
+        self.stages = nn.Sequential(*stages)
+        self.pool = nn.AdaptiveAvgPool3d(1)
+        self.feature_dim = chans[-1]
+        for m in self.modules():
+            if isinstance(m, nn.Conv3d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stages(self.stem(x))  # B x C x T' x H' x W'
+        return self.pool(x).flatten(1)  # B x C

@@ -1,0 +1,59 @@
+"""Checkpoints: one file holding weights, optimiser state, step and the resolved config.
+
+Written atomically (temporary file, fsync, rename), so a kill or a full disk never
+leaves a half-written checkpoint where a good one was.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from vidssl.errors import VidsslError
+from vidssl.io import atomic_write
+
+FORMAT = "vidssl-checkpoint-1"
+
+
+def arch_of(cfg) -> dict[str, Any]:
+    """What must match for weights to load: method, backbone and its width."""
+    return {"method": cfg.method, "backbone": cfg.model.backbone, "width": cfg.model.width}
+
+
+def save(path: str | Path, **state: Any) -> None:
+    with atomic_write(path) as f:
+        torch.save({"format": FORMAT, **state}, f)
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise VidsslError(f"checkpoint {path} does not exist; pass the path to a .pt file written by vidssl pretrain")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise VidsslError(f"checkpoint {path} could not be read ({type(e).__name__}); it is damaged or not a vidssl checkpoint") from e
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise VidsslError(f"{path} is not a vidssl checkpoint (expected format {FORMAT})")
+    return ckpt
+
+
+def check_arch(ckpt: dict[str, Any], expected: dict[str, Any], path: str | Path) -> None:
+    got = ckpt.get("arch", {})
+    if got != expected:
+        diff = ", ".join(f"{k}: checkpoint {got.get(k)!r} vs config {expected.get(k)!r}" for k in expected if got.get(k) != expected.get(k))
+        raise VidsslError(
+            f"checkpoint {path} is for a different architecture ({diff}); "
+            "use the same --method/--backbone/--width, or a fresh --out directory"
+        )
+
+
+def load_weights(module: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0]
+        raise VidsslError(f"weights in {path} do not fit this model ({first}); check --backbone and --width") from e

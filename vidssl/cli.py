@@ -1,0 +1,142 @@
+"""``vidssl`` command line: a thin layer that fills config dataclasses and calls vidssl.api."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from typing import Any
+
+from vidssl.config import AugConfig, DataConfig, DemoConfig, EvalConfig, ModelConfig, PretrainConfig
+from vidssl.errors import VidsslError
+
+HELP = {
+    "out_dir": "run directory (config, log, checkpoints, results)",
+    "dataset": "which videos: synthetic (built-in, generated)",
+    "clip_frames": "frames per clip (m)",
+    "stride": "temporal stride between sampled frames",
+    "crop_size": "side of the square network input in pixels",
+    "temporal_shift": "max random shift s of each view's start, in frames",
+    "hflip_p": "probability of a horizontal flip (changes left/right motion!)",
+    "framewise": "draw spatial augmentation per frame instead of once per clip",
+    "width": "channel multiplier of the backbone (1.0 = reference R3D-18)",
+    "steps": "optimiser steps (the training budget)",
+    "resume": "continue the run in --out from its last checkpoint",
+    "deterministic": "use deterministic algorithms (bit-exact resume)",
+    "threads": "torch CPU threads (0 = default)",
+    "clips_per_video": "uniformly spaced test-time clips averaged per video",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not the usage block
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _add_fields(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = (), suppress: bool = False) -> list[str]:
+    """One ``--flag`` per dataclass field with a plain default; returns the field names added."""
+    names = []
+    for f in dataclasses.fields(cls):
+        if f.name in skip or f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        if dataclasses.is_dataclass(default):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        kw: dict[str, Any] = {"dest": f.name, "help": HELP.get(f.name, "")}
+        if isinstance(default, bool):
+            kw.update(action=argparse.BooleanOptionalAction)
+        elif isinstance(default, tuple):
+            kw.update(nargs=len(default) if f.name in ("crop_scale", "crop_ratio", "blur_sigma") else "+",
+                      type=type(default[0]), metavar="X")
+        else:
+            kw.update(type=type(default) if default is not None else str)
+        kw["default"] = argparse.SUPPRESS if suppress else default
+        if not suppress and not isinstance(default, bool):
+            kw["help"] += f" (default: {default})"
+        p.add_argument(flag, **kw)
+        names.append(f.name)
+    return names
+
+
+def _pick(cls: type, ns: argparse.Namespace, **extra: Any) -> Any:
+    fields = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in vars(ns).items() if k in fields}, **extra)
+
+
+def _pretrain_config(ns: argparse.Namespace) -> PretrainConfig:
+    return _pick(PretrainConfig, ns, data=_pick(DataConfig, ns), aug=_pick(AugConfig, ns), model=_pick(ModelConfig, ns))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="vidssl", description="Self-supervised learning of video representations.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def training_flags(p: argparse.ArgumentParser, out_default: str) -> None:
+        _add_fields(p, PretrainConfig, skip=("out_dir",))
+        _add_fields(p, DataConfig)
+        _add_fields(p, AugConfig)
+        _add_fields(p, ModelConfig)
+        p.add_argument("--out", dest="out_dir", default=out_default, help=f"{HELP['out_dir']} (default: {out_default})")
+
+    demo = sub.add_parser("demo", help="main job: built-in data, pretrain videoSimCLR, evaluate vs random init")
+    training_flags(demo, "runs/demo")
+    demo.add_argument("--clips-per-video", type=int, default=1, help=HELP["clips_per_video"])
+
+    pre = sub.add_parser("pretrain", help="self-supervised pretraining")
+    training_flags(pre, "runs/pretrain")
+
+    ev = sub.add_parser("eval", help="linear probe, kNN and retrieval of a checkpoint beside random init")
+    ev.add_argument("checkpoint", help="a checkpoint written by vidssl pretrain (e.g. runs/x/checkpoints/last.pt)")
+    _add_fields(ev, EvalConfig, skip=("out_dir", "data"))
+    ev.add_argument("--out", dest="out_dir", default="runs/eval", help="where results.json goes (default: runs/eval)")
+    _add_fields(ev, DataConfig, suppress=True)  # given flags override the checkpoint's data config
+    return parser
+
+
+def run(argv: list[str] | None = None) -> int:
+    ns = build_parser().parse_args(argv)
+    from vidssl import api
+
+    if ns.command == "pretrain":
+        res = api.pretrain(_pretrain_config(ns))
+        print(f"pretrained {res.step} steps in {res.elapsed_s:.0f} s, final loss {res.final_loss:.4f}; checkpoint: {res.checkpoint}")
+    elif ns.command == "demo":
+        pcfg = _pretrain_config(ns)
+        cfg = DemoConfig(out_dir=ns.out_dir, pretrain=pcfg,
+                         eval=EvalConfig(clips_per_video=ns.clips_per_video, seed=pcfg.seed, progress=pcfg.progress))
+        report = api.demo(cfg)
+        print(api.format_table(report))
+        pr = report["protocol"]
+        print(f"\npretrained {pr['pretrain_steps']} steps in {pr['pretrain_seconds']:.0f} s; total {pr['demo_total_seconds']:.0f} s")
+        print(f"run folder: {ns.out_dir} (results.json, loss_curve.png, config.json, checkpoints/last.pt)")
+    elif ns.command == "eval":
+        given = {f.name: getattr(ns, f.name) for f in dataclasses.fields(DataConfig) if hasattr(ns, f.name)}
+        data = None
+        if given:
+            _, pcfg, _ = api.load_pretrain_checkpoint(ns.checkpoint)
+            data = dataclasses.replace(pcfg.data, **given)
+        cfg = _pick(EvalConfig, ns, data=data)
+        report = api.evaluate(ns.checkpoint, cfg)
+        print(api.format_table(report))
+        print(f"\nresults: {os.path.join(ns.out_dir, 'results.json')}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        code = run(argv)
+    except VidsslError as e:
+        if os.environ.get("VIDSSL_DEBUG"):
+            raise
+        print(f"vidssl: error: {e}", file=sys.stderr)
+        code = 2
+    except KeyboardInterrupt:
+        print("vidssl: interrupted; a pretraining run continues from its last checkpoint with --resume", file=sys.stderr)
+        code = 130
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

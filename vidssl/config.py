@@ -1,0 +1,166 @@
+"""One dataclass per command. The CLI fills them; the Python API takes them."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from vidssl.errors import VidsslError
+
+
+@dataclass
+class DataConfig:
+    """Which videos, and how clips are cut from them."""
+
+    dataset: str = "synthetic"  # synthetic | folder | ucf101 | hmdb51
+    root: str | None = None  # folder of videos, or the dataset root with its split files
+    split: int = 1  # official split k (1-3) for ucf101 / hmdb51
+    frame_cache: bool = True  # decode each video once into an on-disk uint8 cache
+    cache_short_side: int = 64  # frames are resized to this short side in the cache
+    clip_frames: int = 8  # m: frames per clip
+    stride: int = 1  # take every stride-th frame
+    crop_size: int = 32  # side of the square network input
+    num_workers: int = 0  # DataLoader worker processes
+    cache_dir: str | None = None  # where generated or cached data lives (default ~/.cache/vidssl)
+    # built-in generated data (dataset="synthetic")
+    synthetic_train_per_class: int = 150
+    synthetic_test_per_class: int = 50
+    synthetic_frames: int = 16
+    synthetic_size: int = 32
+    synthetic_seed: int = 0
+
+
+@dataclass
+class AugConfig:
+    """Temporal then spatial augmentation strengths (see vidssl.transforms)."""
+
+    temporal_shift: int = 4  # s: each view's start moves by U[-s, s] frames
+    frame_drop: bool = False  # keep m random frames of a 2m window
+    reverse_p: float = 0.0  # probability of playing a view backwards
+    shuffle_p: float = 0.0  # probability of shuffling a view's frames
+    crop_scale: tuple[float, float] = (0.4, 1.0)
+    crop_ratio: tuple[float, float] = (0.75, 1.3333)
+    hflip_p: float = 0.0  # off by default: a flip turns "moves right" into "moves left"
+    jitter_p: float = 0.8
+    brightness: float = 0.4
+    contrast: float = 0.4
+    saturation: float = 0.4
+    hue: float = 0.1
+    gray_p: float = 0.2
+    blur_p: float = 0.0
+    blur_sigma: tuple[float, float] = (0.1, 1.0)
+    framewise: bool = False  # draw spatial parameters per frame instead of per clip
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "r3d18"
+    width: float = 0.25  # channel multiplier: 1.0 is the reference R3D-18 (512-d features)
+    head_hidden: int = 512
+    proj_dim: int = 256
+
+
+@dataclass
+class PretrainConfig:
+    out_dir: str = "runs/pretrain"
+    method: str = "simclr"
+    data: DataConfig = field(default_factory=DataConfig)
+    aug: AugConfig = field(default_factory=AugConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    temperature: float = 0.1
+    queue_size: int = 1024  # videoMoCo: negative keys kept (K)
+    ema_momentum: float = 0.99  # videoMoCo / BYOL: momentum of the EMA encoder
+    optimizer: str = "adamw"  # adamw | sgd
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    momentum: float = 0.9  # sgd only
+    batch_size: int = 64
+    steps: int = 600
+    warmup_steps: int = 30
+    checkpoint_every: int = 100
+    log_every: int = 10
+    seed: int = 0
+    deterministic: bool = False
+    resume: bool = False
+    threads: int = 0  # torch threads; 0 = torch's default
+    progress: bool = True
+
+    def validate(self) -> None:
+        d = self.data
+        if d.clip_frames < 1:
+            raise VidsslError(f"--clip-frames must be >= 1, got {d.clip_frames}")
+        if d.stride < 1:
+            raise VidsslError(f"--stride must be >= 1, got {d.stride}")
+        if d.crop_size < 8:
+            raise VidsslError(f"--crop-size must be >= 8, got {d.crop_size}")
+        if self.batch_size < 2:
+            raise VidsslError(
+                f"--batch-size {self.batch_size} is too small: a contrastive loss needs at least 2 clips"
+                " per batch (the other clips are the negatives)"
+            )
+        if self.steps < 1:
+            raise VidsslError(f"--steps must be >= 1, got {self.steps}")
+        if self.temperature <= 0:
+            raise VidsslError(f"--temperature must be > 0, got {self.temperature}")
+        if self.lr <= 0:
+            raise VidsslError(f"--lr must be > 0, got {self.lr}")
+        if self.optimizer not in ("adamw", "sgd"):
+            raise VidsslError(f"unknown optimizer {self.optimizer!r}; choose adamw or sgd")
+        if self.model.width <= 0:
+            raise VidsslError(f"--width must be > 0, got {self.model.width}")
+        a = self.aug
+        if not (0 < a.crop_scale[0] <= a.crop_scale[1] <= 1):
+            raise VidsslError(f"crop scale must satisfy 0 < min <= max <= 1, got {a.crop_scale}")
+
+
+@dataclass
+class EvalConfig:
+    out_dir: str = "runs/eval"
+    data: DataConfig | None = None  # None: the data the checkpoint was pretrained on
+    clips_per_video: int = 1  # uniformly spaced test-time clips, features averaged per video
+    batch_size: int = 64
+    probe_cs: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0, 10.0)  # inverse L2 strengths tried
+    probe_val_fraction: float = 0.2  # held-out part of train that picks C
+    knn_k: int = 20
+    recall_ks: tuple[int, ...] = (1, 5, 10, 20)
+    seed: int = 0
+    progress: bool = True
+
+    def validate(self) -> None:
+        if self.clips_per_video < 1:
+            raise VidsslError(f"--clips-per-video must be >= 1, got {self.clips_per_video}")
+        if self.data is not None and self.data.clip_frames < 1:
+            raise VidsslError(f"--clip-frames must be >= 1, got {self.data.clip_frames}")
+        if self.knn_k < 1:
+            raise VidsslError(f"--knn-k must be >= 1, got {self.knn_k}")
+
+
+@dataclass
+class DemoConfig:
+    """The main job: generate data, pretrain videoSimCLR, evaluate it beside random init."""
+
+    out_dir: str = "runs/demo"
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(cls: type, d: dict[str, Any]) -> Any:
+    """Rebuild a (nested) config dataclass from :func:`to_dict` output; unknown keys are errors."""
+    kwargs = {}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for k, v in d.items():
+        if k not in fields:
+            raise VidsslError(f"unknown config key {k!r} for {cls.__name__}")
+        t = fields[k].type
+        sub = {"DataConfig": DataConfig, "AugConfig": AugConfig, "ModelConfig": ModelConfig}.get(str(t))
+        if sub is not None and isinstance(v, dict):
+            v = from_dict(sub, v)
+        elif isinstance(v, list):
+            v = tuple(v)
+        kwargs[k] = v
+    return cls(**kwargs)

@@ -1,0 +1,116 @@
+"""From datasets to batches: dataset factory, step-indexed sampling, view datasets.
+
+Sampling is a pure function of (seed, step): the batch at step s and every random
+draw used to augment it depend on nothing else, so a resumed run sees exactly the
+batches an uninterrupted one would, with any number of DataLoader workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from vidssl.errors import VidsslError
+from vidssl.transforms.spatial import eval_view, normalize, to_float
+from vidssl.transforms.temporal import uniform_clips
+from vidssl.transforms.views import make_views
+
+
+def open_dataset(data) -> tuple:
+    """(train, test) datasets for a :class:`vidssl.config.DataConfig`."""
+    if data.dataset == "synthetic":
+        from vidssl.data.synthetic import SyntheticSpec, load_synthetic
+
+        spec = SyntheticSpec(
+            data.synthetic_train_per_class, data.synthetic_test_per_class,
+            data.synthetic_frames, data.synthetic_size, data.synthetic_seed,
+        )
+        train, test = load_synthetic(spec, data.cache_dir)
+        h, w = train.frame_size
+        if data.crop_size > min(h, w):
+            raise VidsslError(
+                f"--crop-size {data.crop_size} is larger than the frames ({h}x{w}); "
+                f"use --crop-size <= {min(h, w)} or generate larger frames with --synthetic-size"
+            )
+        return train, test
+    raise VidsslError(f"unknown dataset {data.dataset!r}; choose one of: synthetic")
+
+
+def step_rng(seed: int, step: int, slot: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, step, slot]))
+
+
+class StepBatchSampler(Sampler):
+    """Yields, for steps ``start..stop-1``, lists of ``(video index, step, slot)``.
+
+    Each epoch is a fresh permutation seeded by (seed, epoch); incomplete batches are dropped.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, start: int, stop: int) -> None:
+        if batch_size > n:
+            raise VidsslError(f"--batch-size {batch_size} is larger than the training set ({n} videos)")
+        self.n, self.bs, self.seed, self.start, self.stop = n, batch_size, seed, start, stop
+        self.per_epoch = n // batch_size
+
+    def batch(self, step: int) -> list[tuple[int, int, int]]:
+        epoch, k = divmod(step, self.per_epoch)
+        perm = np.random.default_rng(np.random.SeedSequence([self.seed, 1_000_003, epoch])).permutation(self.n)
+        return [(int(i), step, j) for j, i in enumerate(perm[k * self.bs : (k + 1) * self.bs])]
+
+    def __iter__(self) -> Iterator[list[tuple[int, int, int]]]:
+        for step in range(self.start, self.stop):
+            yield self.batch(step)
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+class ViewDataset(Dataset):
+    """Maps ``(index, step, slot)`` to the augmented views of that video."""
+
+    def __init__(self, dataset, aug, data, num_views: int, seed: int) -> None:
+        self.ds, self.aug, self.data, self.num_views, self.seed = dataset, aug, data, num_views, seed
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, key: tuple[int, int, int]) -> torch.Tensor:
+        i, step, slot = key
+        return make_views(
+            self.ds, i, aug=self.aug, clip_frames=self.data.clip_frames, stride=self.data.stride,
+            crop_size=self.data.crop_size, num_views=self.num_views, rng=step_rng(self.seed, step, slot),
+        )
+
+
+def train_loader(dataset, cfg, start_step: int) -> DataLoader:
+    """Batches of views ``(B, V, 3, T, S, S)`` for steps ``start_step..cfg.steps-1``."""
+    from vidssl.methods import METHODS
+
+    views = ViewDataset(dataset, cfg.aug, cfg.data, METHODS[cfg.method].num_views, cfg.seed)
+    sampler = StepBatchSampler(len(dataset), cfg.batch_size, cfg.seed, start_step, cfg.steps)
+    return DataLoader(
+        views, batch_sampler=sampler, num_workers=cfg.data.num_workers,
+        persistent_workers=False, pin_memory=torch.cuda.is_available(),
+    )
+
+
+class EvalClips(Dataset):
+    """Uniformly spaced, centre-cropped clips of every video: item i is (K, 3, T, S, S)."""
+
+    def __init__(self, dataset, data, clips_per_video: int) -> None:
+        self.ds, self.data, self.k = dataset, data, clips_per_video
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        clips = uniform_clips(self.ds.num_frames(i), self.data.clip_frames, self.data.stride, self.k)
+        wanted, inverse = np.unique(np.concatenate(clips), return_inverse=True)
+        frames = self.ds.read_frames(i, wanted)
+        m = self.data.clip_frames
+        return torch.stack(
+            [normalize(eval_view(to_float(frames[inverse[j * m : (j + 1) * m]]), self.data.crop_size)) for j in range(self.k)]
+        )

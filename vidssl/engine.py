@@ -1,0 +1,150 @@
+"""The pretraining loop: schedule, steps, logging, checkpoints, resume."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from vidssl import checkpoint
+from vidssl.backbones import create_backbone
+from vidssl.config import PretrainConfig, to_dict
+from vidssl.data.loading import open_dataset, train_loader
+from vidssl.errors import VidsslError
+from vidssl.io import atomic_write, ensure_writable_dir, write_json
+from vidssl.methods import create
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    checkpoint: Path
+    step: int
+    final_loss: float
+    elapsed_s: float
+
+
+def build_model(cfg: PretrainConfig) -> nn.Module:
+    """The method with freshly initialised weights; the same seed gives the same weights."""
+    torch.manual_seed(cfg.seed)
+    backbone = create_backbone(cfg.model.backbone, width=cfg.model.width)
+    offered = {"head_hidden": cfg.model.head_hidden, "proj_dim": cfg.model.proj_dim, "temperature": cfg.temperature,
+               "queue_size": cfg.queue_size, "ema_momentum": cfg.ema_momentum}
+    return create(cfg.method, backbone, **offered)
+
+
+def lr_at(step: int, cfg: PretrainConfig) -> float:
+    """Linear warm-up to ``cfg.lr`` over ``warmup_steps``, then cosine decay to 0."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * t))
+
+
+def make_optimizer(model: nn.Module, cfg: PretrainConfig) -> torch.optim.Optimizer:
+    # no weight decay on norms and biases, as in SimCLR/MoCo v3
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def _trim_log(path: Path, upto_step: int) -> None:
+    """Drop log lines past the checkpoint a resumed run restarts from."""
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= upto_step:
+                keep.append(line)
+        except (ValueError, KeyError):
+            continue  # a line cut short by a kill
+    with atomic_write(path, "w") as f:
+        f.write("".join(k + "\n" for k in keep))
+
+
+def pretrain(cfg: PretrainConfig) -> TrainResult:
+    """Pretrain ``cfg.method`` on the train split of ``cfg.data``; returns where it wrote."""
+    cfg.validate()
+    out = ensure_writable_dir(cfg.out_dir)
+    ckpt_dir = ensure_writable_dir(out / "checkpoints")
+    last = ckpt_dir / "last.pt"
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.use_deterministic_algorithms(cfg.deterministic)
+
+    train, _ = open_dataset(cfg.data)
+    model = build_model(cfg)
+    opt = make_optimizer(model, cfg)
+    arch = checkpoint.arch_of(cfg)
+    step, elapsed = 0, 0.0
+    log_path = out / "train_log.jsonl"
+    if last.exists():
+        if not cfg.resume:
+            raise VidsslError(f"{out} already holds a run (checkpoint {last}); pass --resume to continue it or choose a new --out")
+        ck = checkpoint.load(last)
+        checkpoint.check_arch(ck, arch, last)
+        checkpoint.load_weights(model, ck["model"], last)
+        opt.load_state_dict(ck["optimizer"])
+        step, elapsed = ck["step"], ck["elapsed_s"]
+    _trim_log(log_path, step)  # lines past the checkpoint (all of them for a fresh run) are dropped
+    write_json(out / "config.json", {"command": "pretrain", "config": to_dict(cfg), "dataset": train.name, "train_videos": len(train)})
+
+    def save(at: int) -> None:
+        checkpoint.save(last, step=at, model=model.state_dict(), optimizer=opt.state_dict(),
+                        arch=arch, config=to_dict(cfg), elapsed_s=elapsed)
+
+    model.train()
+    loss_val = float("nan")
+    if step >= cfg.steps:
+        return TrainResult(out, last, step, loss_val, elapsed)
+    loader = train_loader(train, cfg, step)
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"pretrain {cfg.method}", disable=not cfg.progress,
+               mininterval=1.0, dynamic_ncols=True)
+    t_log, n_log = time.perf_counter(), 0
+    with open(log_path, "a") as log:
+        t_prev = time.perf_counter()
+        for batch in loader:  # wall time includes waiting for data, so clips/s is honest
+            lr = lr_at(step, cfg)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            views = list(batch.unbind(1))  # V tensors of B x C x T x H x W
+            loss = model(views)
+            if not torch.isfinite(loss):
+                bar.close()
+                kept = f"the last good checkpoint {last} is kept" if last.exists() else "no checkpoint was written yet"
+                raise VidsslError(
+                    f"loss became {loss.item()} at step {step}; training stopped and {kept}. "
+                    "Lower --lr or raise --temperature, then rerun (with --resume to continue)"
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if hasattr(model, "after_step"):  # e.g. the EMA update of a momentum encoder
+                model.after_step(step, cfg.steps)
+            step += 1
+            t_now = time.perf_counter()
+            elapsed, t_prev = elapsed + (t_now - t_prev), t_now
+            loss_val = loss.item()
+            n_log += batch.shape[0]
+            bar.update(1)
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                now = time.perf_counter()
+                rate = n_log / (now - t_log)
+                t_log, n_log = now, 0
+                bar.set_postfix(loss=f"{loss_val:.3f}", clips_s=f"{rate:.0f}")
+                log.write(json.dumps({"step": step, "loss": round(loss_val, 5), "lr": lr, "clips_per_s": round(rate, 1), "elapsed_s": round(elapsed, 2)}) + "\n")
+                log.flush()
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                save(step)
+    bar.close()
+    return TrainResult(out, last, step, loss_val, elapsed)

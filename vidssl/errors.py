@@ -1,0 +1,5 @@
+"""User-facing errors: the CLI prints them as one line, without a traceback."""
+
+
+class VidsslError(Exception):
+    """A problem with the user's input or environment, with a message that says what to do."""

@@ -1,0 +1,27 @@
+"""Frozen-backbone features: one vector per video, averaged over uniformly spaced clips."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from vidssl.data.loading import EvalClips
+
+
+@torch.no_grad()
+def extract_features(backbone: nn.Module, dataset, data, clips_per_video: int = 1, batch_size: int = 64,
+                     progress: bool = True, desc: str = "features") -> tuple[np.ndarray, np.ndarray]:
+    """Returns (per-video features (N, D), per-clip features (N, K, D)), float32."""
+    backbone.eval()
+    loader = DataLoader(EvalClips(dataset, data, clips_per_video), batch_size=max(1, batch_size // clips_per_video),
+                        num_workers=data.num_workers)
+    out = []
+    for clips in tqdm(loader, desc=desc, disable=not progress, mininterval=1.0, leave=False):
+        b, k = clips.shape[:2]
+        f = backbone(clips.flatten(0, 1))  # (B*K) x D
+        out.append(f.view(b, k, -1))
+    per_clip = torch.cat(out).numpy().astype(np.float32)
+    return per_clip.mean(1), per_clip

@@ -1,0 +1,44 @@
+"""View makers: turn one video into the augmented clips a method trains on."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vidssl.transforms import temporal
+from vidssl.transforms.spatial import augment_clip, normalize, to_float
+
+
+def view_indices(num_frames: int, clip_frames: int, stride: int, aug, num_views: int, rng) -> list[np.ndarray]:
+    """Temporal transforms for ``num_views`` views of one video (frame indices only).
+
+    One base start is drawn ("Random m"); each view moves it by U[-s, s], then
+    optionally thins a 2m window (frame drop), reverses or shuffles.
+    """
+    span = clip_frames * stride * (2 if aug.frame_drop else 1)
+    base = temporal.random_start(num_frames, span, rng)
+    out = []
+    for _ in range(num_views):
+        start = temporal.shifted_start(base, aug.temporal_shift, num_frames, span, rng)
+        if aug.frame_drop:
+            idx = temporal.frame_drop(num_frames, start, clip_frames, stride, rng)
+        else:
+            idx = temporal.clip_indices(num_frames, start, clip_frames, stride)
+        if rng.random() < aug.reverse_p:
+            idx = temporal.reverse(idx)
+        if rng.random() < aug.shuffle_p:
+            idx = temporal.shuffle(idx, rng)
+        out.append(idx)
+    return out
+
+
+def make_views(dataset, i: int, *, aug, clip_frames: int, stride: int, crop_size: int, num_views: int, rng) -> torch.Tensor:
+    """Returns (num_views, 3, clip_frames, crop_size, crop_size) normalised float views."""
+    idx = view_indices(dataset.num_frames(i), clip_frames, stride, aug, num_views, rng)
+    wanted, inverse = np.unique(np.concatenate(idx), return_inverse=True)
+    frames = dataset.read_frames(i, wanted)  # each frame decoded once for all views
+    views = []
+    for v in range(num_views):
+        sel = inverse[v * clip_frames : (v + 1) * clip_frames]
+        views.append(normalize(augment_clip(to_float(frames[sel]), aug, crop_size, rng)))
+    return torch.stack(views)
