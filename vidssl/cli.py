@@ -13,7 +13,7 @@ from vidssl.errors import VidsslError
 
 HELP = {
     "out_dir": "run directory (config, log, checkpoints, results)",
-    "dataset": "which videos: synthetic (built-in, generated)",
+    "dataset": "which videos: synthetic (built-in, generated) | folder | ucf101 | hmdb51",
     "clip_frames": "frames per clip (m)",
     "stride": "temporal stride between sampled frames",
     "crop_size": "side of the square network input in pixels",
@@ -26,6 +26,13 @@ HELP = {
     "deterministic": "use deterministic algorithms (bit-exact resume)",
     "threads": "torch CPU threads (0 = default)",
     "clips_per_video": "uniformly spaced test-time clips averaged per video",
+    "method": "simclr | moco_v1 | moco_v2 | byol | rotnet | clip_order | arrow_of_time | masked_video",
+    "temperature": "contrastive temperature; default: the method's own (simclr 0.1, moco 0.2)",
+    "ema_momentum": "momentum of the EMA encoder (moco, byol); default: the method's own",
+    "queue_size": "videoMoCo: number of negative keys K",
+    "root": "folder of videos, or the UCF101/HMDB51 root with its split files",
+    "split": "official split (1-3) for ucf101/hmdb51",
+    "num_workers": "DataLoader worker processes",
 }
 
 
@@ -50,8 +57,10 @@ def _add_fields(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = (
         elif isinstance(default, tuple):
             kw.update(nargs=len(default) if f.name in ("crop_scale", "crop_ratio", "blur_sigma") else "+",
                       type=type(default[0]), metavar="X")
+        elif default is None:  # optional: the annotation says which type ("float | None")
+            kw.update(type={"float": float, "int": int}.get(str(f.type).split("|")[0].strip(), str))
         else:
-            kw.update(type=type(default) if default is not None else str)
+            kw.update(type=type(default))
         kw["default"] = argparse.SUPPRESS if suppress else default
         if not suppress and not isinstance(default, bool):
             kw["help"] += f" (default: {default})"
@@ -92,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fields(ev, EvalConfig, skip=("out_dir", "data"))
     ev.add_argument("--out", dest="out_dir", default="runs/eval", help="where results.json goes (default: runs/eval)")
     _add_fields(ev, DataConfig, suppress=True)  # given flags override the checkpoint's data config
+    idx = sub.add_parser("index", help="scan a folder of videos: manifest plus a report of every bad file")
+    idx.add_argument("path", help="folder of videos (searched recursively)")
+    idx.add_argument("--out", default=None, help="manifest path (default: under the cache dir, reused by training)")
+    idx.add_argument("--min-frames", type=int, default=8, help="videos with fewer frames are reported too_short (default: 8)")
+    idx.add_argument("--cache-dir", default=None, help="cache directory (default: ~/.cache/vidssl)")
+    idx.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     return parser
 
 
@@ -111,6 +126,12 @@ def run(argv: list[str] | None = None) -> int:
         pr = report["protocol"]
         print(f"\npretrained {pr['pretrain_steps']} steps in {pr['pretrain_seconds']:.0f} s; total {pr['demo_total_seconds']:.0f} s")
         print(f"run folder: {ns.out_dir} (results.json, loss_curve.png, config.json, checkpoints/last.pt)")
+    elif ns.command == "index":
+        from vidssl.data.index import default_index_path, index_dataset
+
+        report = index_dataset(ns.path, ns.out or default_index_path(ns.path, ns.cache_dir),
+                               min_frames=ns.min_frames, progress=ns.progress)
+        print(report.summary())
     elif ns.command == "eval":
         given = {f.name: getattr(ns, f.name) for f in dataclasses.fields(DataConfig) if hasattr(ns, f.name)}
         data = None

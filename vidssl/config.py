@@ -17,7 +17,7 @@ class DataConfig:
     root: str | None = None  # folder of videos, or the dataset root with its split files
     split: int = 1  # official split k (1-3) for ucf101 / hmdb51
     frame_cache: bool = True  # decode each video once into an on-disk uint8 cache
-    cache_short_side: int = 64  # frames are resized to this short side in the cache
+    cache_short_side: int = 64  # real video is resized to this short side (cached or decoded on the fly)
     clip_frames: int = 8  # m: frames per clip
     stride: int = 1  # take every stride-th frame
     crop_size: int = 32  # side of the square network input
@@ -35,19 +35,19 @@ class DataConfig:
 class AugConfig:
     """Temporal then spatial augmentation strengths (see vidssl.transforms)."""
 
-    temporal_shift: int = 4  # s: each view's start moves by U[-s, s] frames
+    temporal_shift: int = 8  # s: each view's start moves by U[-s, s] frames
     frame_drop: bool = False  # keep m random frames of a 2m window
     reverse_p: float = 0.0  # probability of playing a view backwards
     shuffle_p: float = 0.0  # probability of shuffling a view's frames
-    crop_scale: tuple[float, float] = (0.4, 1.0)
+    crop_scale: tuple[float, float] = (0.6, 1.0)
     crop_ratio: tuple[float, float] = (0.75, 1.3333)
     hflip_p: float = 0.0  # off by default: a flip turns "moves right" into "moves left"
-    jitter_p: float = 0.8
-    brightness: float = 0.4
-    contrast: float = 0.4
-    saturation: float = 0.4
-    hue: float = 0.1
-    gray_p: float = 0.2
+    jitter_p: float = 1.0
+    brightness: float = 0.5
+    contrast: float = 0.5
+    saturation: float = 0.8
+    hue: float = 0.5
+    gray_p: float = 0.5
     blur_p: float = 0.0
     blur_sigma: tuple[float, float] = (0.1, 1.0)
     framewise: bool = False  # draw spatial parameters per frame instead of per clip
@@ -68,15 +68,15 @@ class PretrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     aug: AugConfig = field(default_factory=AugConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    temperature: float = 0.1
+    temperature: float | None = None  # None: the method's own default (SimCLR 0.1, MoCo 0.2)
     queue_size: int = 1024  # videoMoCo: negative keys kept (K)
-    ema_momentum: float = 0.99  # videoMoCo / BYOL: momentum of the EMA encoder
+    ema_momentum: float | None = None  # videoMoCo / BYOL EMA momentum; None: the method's default
     optimizer: str = "adamw"  # adamw | sgd
     lr: float = 2e-3
     weight_decay: float = 1e-4
     momentum: float = 0.9  # sgd only
     batch_size: int = 64
-    steps: int = 600
+    steps: int = 350
     warmup_steps: int = 30
     checkpoint_every: int = 100
     log_every: int = 10
@@ -101,7 +101,7 @@ class PretrainConfig:
             )
         if self.steps < 1:
             raise VidsslError(f"--steps must be >= 1, got {self.steps}")
-        if self.temperature <= 0:
+        if self.temperature is not None and self.temperature <= 0:
             raise VidsslError(f"--temperature must be > 0, got {self.temperature}")
         if self.lr <= 0:
             raise VidsslError(f"--lr must be > 0, got {self.lr}")
@@ -110,6 +110,8 @@ class PretrainConfig:
         if self.model.width <= 0:
             raise VidsslError(f"--width must be > 0, got {self.model.width}")
         a = self.aug
+        if self.method == "arrow_of_time" and a.reverse_p > 0:
+            raise VidsslError("arrow_of_time learns playback direction: it needs --reverse-p 0")
         if not (0 < a.crop_scale[0] <= a.crop_scale[1] <= 1):
             raise VidsslError(f"crop scale must satisfy 0 < min <= max <= 1, got {a.crop_scale}")
 

@@ -36,7 +36,7 @@ def build_model(cfg: PretrainConfig) -> nn.Module:
     backbone = create_backbone(cfg.model.backbone, width=cfg.model.width)
     offered = {"head_hidden": cfg.model.head_hidden, "proj_dim": cfg.model.proj_dim, "temperature": cfg.temperature,
                "queue_size": cfg.queue_size, "ema_momentum": cfg.ema_momentum}
-    return create(cfg.method, backbone, **offered)
+    return create(cfg.method, backbone, **{k: v for k, v in offered.items() if v is not None})
 
 
 def lr_at(step: int, cfg: PretrainConfig) -> float:

@@ -36,7 +36,11 @@ def open_dataset(data) -> tuple:
                 f"use --crop-size <= {min(h, w)} or generate larger frames with --synthetic-size"
             )
         return train, test
-    raise VidsslError(f"unknown dataset {data.dataset!r}; choose one of: synthetic")
+    if data.dataset in ("folder", "ucf101", "hmdb51"):
+        from vidssl.data.videos import open_video_dataset
+
+        return open_video_dataset(data)
+    raise VidsslError(f"unknown dataset {data.dataset!r}; choose one of: synthetic, folder, ucf101, hmdb51")
 
 
 def step_rng(seed: int, step: int, slot: int) -> np.random.Generator:

@@ -1,7 +1,7 @@
 """Built-in generated dataset: sprites whose class is their *motion*.
 
 Each clip shows one handwritten digit (scikit-learn's 1,797 real 8x8 digits) on a
-smooth random background. The primary label is the motion (8 classes, in pairs that
+plain background; background and sprite colours drift over the clip. The primary label is the motion (8 classes, in pairs that
 are each other's time reversal); a second label, ``digit``, is the appearance, so an
 evaluation can tell what a representation captures. Train and test clips use
 disjoint digit images and independent random streams. Generation is deterministic
@@ -25,9 +25,7 @@ from vidssl.errors import VidsslError
 from vidssl.io import atomic_write
 
 MOTIONS = ("right", "left", "up", "down", "rotate_cw", "rotate_ccw", "grow", "shrink")
-GENERATOR_VERSION = 1
-import os as _os
-_CELLS = int(_os.environ.get("VIDSSL_CELLS", 4))
+GENERATOR_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ class SyntheticSpec:
 
     def key(self) -> str:
         blob = json.dumps({**asdict(self), "version": GENERATOR_VERSION}, sort_keys=True)
-        return hashlib.sha1((blob + str(_CELLS)).encode()).hexdigest()[:12]
+        return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
@@ -117,9 +115,13 @@ def _render_split(
         sprite = torch.from_numpy(digit_imgs[which[i]])[None, None].expand(T, 1, 8, 8)
         grid = F.affine_grid(theta, [T, 1, S, S], align_corners=False)
         alpha = F.grid_sample(sprite, grid, align_corners=False).clamp(0, 1)  # T x 1 x S x S
-        low = torch.from_numpy(rng.uniform(0.0, 0.5, (1, 3, _CELLS, _CELLS)).astype(np.float32))
-        bg = F.interpolate(low, size=(S, S), mode="bicubic", align_corners=False).clamp(0, 1)
-        colour = torch.from_numpy(rng.uniform(0.55, 1.0, 3).astype(np.float32))[None, :, None, None]
+        # plain background and sprite colours that drift over the clip (changing light):
+        # a textured or constant-colour background lets instance discrimination succeed on
+        # appearance alone, and the features then ignore motion (see README, "Built-in data")
+        w = torch.linspace(0, 1, T)[:, None, None, None]
+        bg0, bg1 = (torch.from_numpy(rng.uniform(0.0, 0.5, 3).astype(np.float32))[None, :, None, None] for _ in range(2))
+        fg0, fg1 = (torch.from_numpy(rng.uniform(0.55, 1.0, 3).astype(np.float32))[None, :, None, None] for _ in range(2))
+        bg, colour = bg0 * (1 - w) + bg1 * w, fg0 * (1 - w) + fg1 * w  # T x 3 x 1 x 1
         frames = bg * (1 - alpha) + colour * alpha  # T x 3 x S x S
         videos[i] = (frames.permute(0, 2, 3, 1) * 255).round().byte().numpy()
     return videos, motions, digit_lbl[which]

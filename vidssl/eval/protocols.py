@@ -19,7 +19,7 @@ from vidssl.errors import VidsslError
 class ProbeResult:
     accuracy: float  # test top-1, in [0, 1]
     C: float  # chosen inverse L2 strength
-    val_accuracy: float  # accuracy of the chosen C on the held-out part of train
+    val_accuracy: float | None  # accuracy of the chosen C on the held-out part of train (None: too few to hold out)
     predictions: list[int]
 
     def summary(self) -> dict:
@@ -37,7 +37,7 @@ def check_labels(y_train: np.ndarray, y_test: np.ndarray) -> None:
         raise VidsslError("the test split is empty; evaluation needs labelled test videos")
     if len(y_train) == 0:
         raise VidsslError("the train split is empty; evaluation needs labelled train videos")
-    missing = sorted(set(np.unique(y_test)) - set(np.unique(y_train)))
+    missing = sorted(int(c) for c in set(np.unique(y_test)) - set(np.unique(y_train)))
     if missing:
         raise VidsslError(f"test classes {missing} have no train videos; every test class needs train examples")
 
@@ -50,17 +50,22 @@ def linear_probe(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y
     refit on all of train and scored once on test.
     """
     check_labels(y_train, y_test)
-    counts = np.bincount(y_train)
-    strat = y_train if counts[counts > 0].min() >= 2 else None
-    xa, xv, ya, yv = train_test_split(x_train, y_train, test_size=val_fraction, random_state=seed, stratify=strat)
 
     def fit(x, y, c):
         sc = StandardScaler().fit(x)
         clf = LogisticRegression(C=c, max_iter=2000).fit(sc.transform(x), y)
         return lambda z: clf.predict(sc.transform(z))
 
-    val = {c: float((fit(xa, ya, c)(xv) == yv).mean()) for c in cs}
-    best = max(cs, key=lambda c: (val[c], -c))  # ties go to the stronger regulariser
+    counts = np.bincount(y_train)
+    n_classes = int((counts > 0).sum())
+    n_val = int(round(val_fraction * len(y_train)))
+    if counts[counts > 0].min() < 2 or n_val < n_classes or len(y_train) - n_val < n_classes:
+        # too few videos per class to hold some out: fall back to a fixed C, and say so
+        best, val = 1.0, {1.0: None}
+    else:
+        xa, xv, ya, yv = train_test_split(x_train, y_train, test_size=n_val, random_state=seed, stratify=y_train)
+        val = {c: float((fit(xa, ya, c)(xv) == yv).mean()) for c in cs}
+        best = max(cs, key=lambda c: (val[c], -c))  # ties go to the stronger regulariser
     pred = fit(x_train, y_train, best)(x_test)
     return ProbeResult(float((pred == y_test).mean()), best, val[best], pred.tolist())
 

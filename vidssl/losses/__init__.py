@@ -1,3 +1,6 @@
+from vidssl.losses.byol import byol_loss
+from vidssl.losses.infonce import info_nce
+from vidssl.losses.masked import masked_reconstruction_loss
 from vidssl.losses.ntxent import nt_xent
 
-__all__ = ["nt_xent"]
+__all__ = ["byol_loss", "info_nce", "masked_reconstruction_loss", "nt_xent"]

@@ -15,9 +15,24 @@ from collections.abc import Callable
 from torch import nn
 
 from vidssl.errors import VidsslError
+from vidssl.methods.arrow_of_time import ArrowOfTime
+from vidssl.methods.byol import VideoBYOL
+from vidssl.methods.clip_order import ClipOrder
+from vidssl.methods.masked_video import MaskedVideoModel
+from vidssl.methods.moco import VideoMoCo, VideoMoCoV1
+from vidssl.methods.rotnet import RotNet3d
 from vidssl.methods.simclr import VideoSimCLR
 
-METHODS: dict[str, Callable[..., nn.Module]] = {"simclr": VideoSimCLR}
+METHODS: dict[str, Callable[..., nn.Module]] = {
+    "simclr": VideoSimCLR,
+    "moco_v1": VideoMoCoV1,
+    "moco_v2": VideoMoCo,
+    "byol": VideoBYOL,
+    "rotnet": RotNet3d,
+    "clip_order": ClipOrder,
+    "arrow_of_time": ArrowOfTime,
+    "masked_video": MaskedVideoModel,
+}
 
 
 def create(name: str, backbone: nn.Module, **kwargs) -> nn.Module:

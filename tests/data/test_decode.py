@@ -1,0 +1,142 @@
+import csv
+import shutil
+
+import numpy as np
+import pytest
+from video_helpers import barcode_frames, read_barcode, ucf9, write_audio_only, write_video
+
+from vidssl.data.decode import MAX_SHORTFALL, VideoError, output_size, probe, read_all, read_frames
+
+# (codec, file name, writer options): MPEG-4 in AVI as UCF101/HMDB51, H.264 with B-frames
+# in MP4 (frames reordered), VP9 in MKV, VP8 in WebM, MJPEG in MOV
+FORMATS = [
+    ("mpeg4", "v.avi", {}),
+    ("libx264", "v.mp4", {"gop": 10, "b_frames": 3}),
+    ("libvpx-vp9", "v.mkv", {}),
+    ("libvpx", "v.webm", {}),
+    ("mjpeg", "v.mov", {"pix_fmt": "yuvj420p"}),
+]
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    d = tmp_path_factory.mktemp("formats")
+    return {name: write_video(d / name, barcode_frames(60), codec, **kw) for codec, name, kw in FORMATS}
+
+
+@pytest.mark.parametrize("name", [f[1] for f in FORMATS])
+def test_every_frame_decodes_in_order(videos, name):
+    info = probe(videos[name])
+    assert (info.frames, info.width, info.height, info.fps, info.has_audio) == (60, 64, 32, 25.0, False)
+    assert info.duration_s == pytest.approx(2.4)
+    assert read_barcode(read_frames(videos[name], np.arange(60))).tolist() == list(range(60))
+    assert read_barcode(read_all(videos[name])).tolist() == list(range(60))
+
+
+@pytest.mark.parametrize("name", [f[1] for f in FORMATS])
+def test_order_duplicates_and_seeking(videos, name):
+    frames = read_frames(videos[name], [5, 2, 2, 9])
+    assert frames.shape == (4, 32, 64, 3) and frames.dtype == np.uint8
+    assert read_barcode(frames).tolist() == [5, 2, 2, 9]
+    for start in (24, 31, 47, 59):  # far enough in to seek to a keyframe
+        idx = np.array([start, start - 1, start, (start + 3) % 60])
+        seeked = read_frames(videos[name], idx)
+        assert read_barcode(seeked).tolist() == idx.tolist()
+        assert np.array_equal(seeked, read_frames(videos[name], idx, seek_min=10**9))
+
+
+def test_resize_to_short_side(videos):
+    frames = read_frames(videos["v.avi"], [7, 3], short_side=16)
+    assert frames.shape == (2, 16, 32, 3)
+    assert read_barcode(frames).tolist() == [7, 3]
+    assert output_size(33, 17, 8) == (16, 8) and output_size(17, 33, 8) == (8, 16) and output_size(5, 7, None) == (5, 7)
+
+
+def test_odd_size_and_single_frame(tmp_path):
+    odd = write_video(tmp_path / "odd.mp4", barcode_frames(5, 17, 33), "libx264", pix_fmt="yuv444p")
+    assert (probe(odd).width, probe(odd).height, probe(odd).frames) == (33, 17, 5)
+    frames = read_frames(odd, [4, 0])
+    assert frames.shape == (2, 17, 33, 3) and read_barcode(frames).tolist() == [4, 0]
+    assert read_frames(odd, [1], short_side=8).shape == (1, 8, 16, 3)
+    one = write_video(tmp_path / "one.avi", barcode_frames(1))
+    assert probe(one).frames == 1
+    assert read_frames(one, [0, 0]).shape == (2, 32, 64, 3)
+
+
+def test_audio_is_ignored_and_reported(tmp_path):
+    v = write_video(tmp_path / "a.mp4", barcode_frames(20), "libx264", audio=True)
+    assert probe(v).has_audio and probe(v).frames == 20
+    assert read_barcode(read_frames(v, [19, 0, 10])).tolist() == [19, 0, 10]
+
+
+def test_wrong_extension_is_read_by_content(videos, tmp_path):
+    renamed = shutil.copy(videos["v.mp4"], tmp_path / "really_h264.avi")
+    assert probe(renamed).codec == "h264"
+    assert read_barcode(read_frames(renamed, [3, 40])).tolist() == [3, 40]
+
+
+@pytest.mark.parametrize(
+    "make, status",
+    [
+        (lambda p: p.write_bytes(b""), "empty"),
+        (lambda p: p.write_text("this is not a video\n" * 40), "unreadable"),
+        (lambda p: None, "missing"),
+        (lambda p: write_audio_only(p.with_suffix(".mp4")).rename(p), "no_video"),
+    ],
+)
+def test_bad_files_raise_clear_errors(tmp_path, make, status):
+    path = tmp_path / "bad.avi"
+    make(path)
+    for call in (lambda: probe(path), lambda: read_frames(path, [0])):
+        with pytest.raises(VideoError) as e:
+            call()
+        assert e.value.status == status and str(path) in str(e.value)
+
+
+def test_truncated_file(tmp_path):
+    whole = write_video(tmp_path / "whole.mkv", barcode_frames(60), "libx264", gop=10).read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole[: int(len(whole) * 0.7)])
+    n = probe(cut).frames
+    assert 0 < n < 60
+    assert read_barcode(read_frames(cut, np.arange(n))).tolist() == list(range(n))
+    cut.write_bytes(whole[:200])  # not even the headers
+    with pytest.raises(VideoError):
+        read_frames(cut, [0])
+
+
+def test_frames_past_the_end(videos):
+    v = videos["v.avi"]
+    assert read_barcode(read_frames(v, [59 + MAX_SHORTFALL, 0])).tolist() == [59, 0]  # repeats the last frame
+    with pytest.raises(VideoError, match="only 60 decodable frames") as e:
+        read_frames(v, [60 + MAX_SHORTFALL])
+    assert e.value.status == "too_short"
+    with pytest.raises(ValueError):
+        read_frames(v, [-1])
+
+
+def test_real_ucf101_clips():
+    root = ucf9()
+    with open(root / "MANIFEST.tsv") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))[::120]  # 11 clips, every class
+    for r in rows:
+        info = probe(root / "videos" / r["relative_path"])
+        assert info.frames == int(r["frames"]), r["relative_path"]
+        assert (info.width, info.height, info.codec) == (160, 120, "mpeg4")
+        assert info.has_audio == (r["has_audio"] == "1") and info.fps == pytest.approx(float(r["fps"]), abs=1e-3)
+    path = root / "videos" / rows[3]["relative_path"]
+    idx = np.array([40, 41, 42, 40, 3])
+    frames = read_frames(path, idx)
+    assert frames.shape == (5, 120, 160, 3) and np.array_equal(frames[0], frames[3])
+    assert np.array_equal(frames, read_frames(path, idx, seek_min=10**9))
+    assert np.array_equal(frames, read_all(path)[idx])
+
+
+def test_real_original_whose_header_lies():
+    # the AVI header and packet count say 300 frames; one packet is a 7-byte "not coded"
+    # placeholder that decodes to nothing, so 299 frames come out
+    path = ucf9() / "original-sample/Basketball/v_Basketball_g13_c01.avi"
+    info = probe(path)
+    assert (info.frames, info.width, info.height, info.has_audio) == (299, 320, 240, False)
+    assert probe(path, exact=False).frames == 300
+    assert read_frames(path, [298, 0]).shape == (2, 240, 320, 3)

@@ -1,0 +1,201 @@
+import csv
+import json
+import os
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+from video_helpers import barcode_frames, read_barcode, ucf9, write_audio_only, write_video
+
+from vidssl.config import DataConfig
+from vidssl.data import index as index_mod
+from vidssl.data.cache import CachedVideoDataset
+from vidssl.data.index import find_videos, index_dataset, read_manifest
+from vidssl.data.videos import VideoFolder, hmdb51, open_video_dataset, stratified_split, ucf101
+from vidssl.errors import VidsslError
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """One 12-frame AVI that the layouts below copy (copies are cheap, encoding is not)."""
+    return write_video(tmp_path_factory.mktemp("tiny") / "t.avi", barcode_frames(12))
+
+
+def _layout(root, tiny, files):
+    for rel in files:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(tiny, root / rel)
+    return root
+
+
+def test_video_folder_labelled_and_flat(tmp_path, tiny):
+    root = _layout(tmp_path / "lab", tiny, ["run/a.avi", "run/b.MP4", "jump/x/c.mkv", "loose.avi"])
+    (root / "run/notes.txt").write_text("not a video")
+    (root / "run/.hidden.avi").write_bytes(b"")
+    ds = VideoFolder(root)
+    names = [os.path.basename(ds.source(i)) for i in range(len(ds))]
+    assert names == ["c.mkv", "loose.avi", "a.avi", "b.MP4"]
+    assert ds.class_names["class"] == ["jump", "run"]
+    assert ds.labels["class"].tolist() == [0, -1, 1, 1] and ds.labels["class"].dtype == np.int64
+    assert ds.num_frames(0) == 12 and read_barcode(ds.read_frames(2, np.array([3, 1]))).tolist() == [3, 1]
+    flat = VideoFolder(_layout(tmp_path / "flat", tiny, ["a.avi", "b.avi"]))
+    assert flat.labels["class"].tolist() == [-1, -1] and flat.class_names["class"] == []
+    (tmp_path / "none").mkdir()
+    with pytest.raises(VidsslError, match="no videos found"):
+        VideoFolder(tmp_path / "none")
+    with pytest.raises(VidsslError, match="is not a directory"):
+        VideoFolder(tmp_path / "absent")
+
+
+def _ucf(root, tiny):
+    _layout(root / "videos", tiny, [f"{c}/v_{c}_g0{g}_c01.avi" for c in ("Archery", "Basketball") for g in (1, 2, 3)])
+    (root / "classInd.txt").write_text("1 Archery\n2 Basketball\n")
+    (root / "trainlist01.txt").write_text(
+        "Archery/v_Archery_g02_c01.avi 1\nArchery/v_Archery_g03_c01.avi 1\r\n\nBasketball/v_Basketball_g02_c01.avi 2\n")
+    (root / "testlist01.txt").write_text("Archery/v_Archery_g01_c01.avi\nBasketball/v_Basketball_g01_c01.avi\n")
+    return root
+
+
+def test_ucf101_split_files(tmp_path, tiny):
+    root = _ucf(tmp_path, tiny)
+    train, test = ucf101(root, 1, "train"), ucf101(root, 1, "test")
+    assert len(train) == 3 and len(test) == 2
+    assert train.labels["class"].tolist() == [0, 0, 1] and test.labels["class"].tolist() == [0, 1]
+    assert train.class_names["class"] == ["Archery", "Basketball"]
+    assert test.source(1).endswith("videos/Basketball/v_Basketball_g01_c01.avi")
+    with pytest.raises(VidsslError, match=r"trainlist02\.txt not found"):
+        ucf101(root, 2, "train")
+
+
+@pytest.mark.parametrize(
+    "listname, text, match",
+    [
+        ("trainlist01.txt", "Archery/v_Archery_g02_c01.avi 1\nArchery/v_Archery_g03_c01.avi\n",
+         r"trainlist01\.txt:2: expected"),
+        ("trainlist01.txt", "Archery/v_Archery_g02_c01.avi 2\n", r"trainlist01\.txt:1: label '2' does not match"),
+        ("testlist01.txt", "Archery/v_Archery_g01_c01.avi\nArchery/v_Archery_g09_c01.avi\n",
+         r"testlist01\.txt:2 names .*g09"),
+        ("testlist01.txt", "Swimming/v_Swimming_g01_c01.avi\n", r"testlist01\.txt:1: expected"),
+    ],
+)
+def test_ucf101_bad_lines_name_file_and_line(tmp_path, tiny, listname, text, match):
+    root = _ucf(tmp_path, tiny)
+    (root / listname).write_text(text)
+    with pytest.raises(VidsslError, match=match):
+        ucf101(root, 1, listname[:-10])
+
+
+def test_hmdb51_split_files(tmp_path, tiny):
+    _layout(tmp_path, tiny, [f"{c}/{c}_{k}.avi" for c in ("jump", "wave") for k in range(3)])
+    splits = tmp_path / "testTrainMulti_7030_splits"
+    splits.mkdir()
+    (splits / "jump_test_split1.txt").write_text("jump_0.avi 1\njump_1.avi 2\njump_2.avi 0\n")
+    (splits / "wave_test_split1.txt").write_text("wave_0.avi 2 \nwave_1.avi 1\nwave_2.avi 1\n")
+    train, test = hmdb51(tmp_path, 1, "train"), hmdb51(tmp_path, 1, "test")
+    assert [os.path.basename(p) for p in train.paths] == ["jump_0.avi", "wave_1.avi", "wave_2.avi"]
+    assert train.labels["class"].tolist() == [0, 1, 1] and test.labels["class"].tolist() == [0, 1]
+    assert test.class_names["class"] == ["jump", "wave"]
+    with pytest.raises(VidsslError, match="no HMDB51 split files"):
+        hmdb51(tmp_path, 2, "train")
+    (splits / "wave_test_split1.txt").write_text("wave_0.avi 2\nwave_1.avi train\n")
+    with pytest.raises(VidsslError, match=r"wave_test_split1\.txt:2: expected"):
+        hmdb51(tmp_path, 1, "train")
+    (splits / "wave_test_split1.txt").write_text("wave_9.avi 1\n")
+    with pytest.raises(VidsslError, match=r"wave_test_split1\.txt:1 names wave/wave_9\.avi"):
+        hmdb51(tmp_path, 1, "train")
+
+
+def test_stratified_split_is_deterministic_and_70_30(tmp_path, tiny):
+    root = _layout(tmp_path, tiny, [f"{c}/{k}.avi" for c in "ab" for k in range(10)] + ["c/0.avi"])
+    ds = VideoFolder(root)
+    train, test = stratified_split(ds, seed=0)
+    assert np.bincount(test.labels["class"], minlength=3).tolist() == [3, 3, 0]
+    assert np.bincount(train.labels["class"]).tolist() == [7, 7, 1]
+    assert not set(train.paths) & set(test.paths)
+    assert stratified_split(ds, seed=0)[1].paths == test.paths
+    assert stratified_split(ds, seed=1)[1].paths != test.paths
+
+
+def _bad_files(d):
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "zero.avi").write_bytes(b"")
+    (d / "text.avi").write_text("hello\n" * 30)
+    write_audio_only(d / "sound.mp4")
+
+
+def test_index_reports_every_problem_and_resumes(tmp_path, tiny, monkeypatch):
+    root = _layout(tmp_path / "v", tiny, ["a/1.avi", "a/2.avi", "b/3.avi"])
+    write_video(root / "b/short.avi", barcode_frames(3))
+    _bad_files(root / "b")
+    out = tmp_path / "idx/index.jsonl"
+    real = index_mod.probe_record
+    calls = []
+
+    def dying(path, min_frames=1):
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # killed mid-index
+        calls.append(path)
+        return real(path, min_frames)
+
+    monkeypatch.setattr(index_mod, "probe_record", dying)
+    with pytest.raises(KeyboardInterrupt):
+        index_dataset(root, out, min_frames=8, progress=False)
+    assert len(read_manifest(out.with_name("index.jsonl.partial"))) == 3 and not out.exists()
+    monkeypatch.setattr(index_mod, "probe_record", real)
+    report = index_dataset(root, out, min_frames=8, progress=False)
+    assert report.probed == len(find_videos(root)) - 3
+    status = {os.path.basename(r.path): r.status for r in report.records}
+    assert status == {"1.avi": "ok", "2.avi": "ok", "3.avi": "ok", "short.avi": "too_short", "zero.avi": "empty",
+                      "text.avi": "unreadable", "sound.mp4": "no_video"}
+    assert [json.loads(line)["path"] for line in out.read_text().splitlines()] == [r.path for r in report.records]
+    problems = report.problems.read_text().splitlines()
+    assert len(problems) == 5 and any("text.avi\tunreadable\t" in p for p in problems)
+    assert not out.with_name("index.jsonl.partial").exists()
+    os.utime(root / "a/1.avi", ns=(1, 1))  # a changed file is probed again, the rest reused
+    assert index_dataset(root, out, min_frames=8, progress=False).probed == 1
+
+
+@pytest.mark.parametrize("layout", ["split", "train_test"])
+def test_open_video_dataset_folder_skips_bad_videos_with_one_warning(tmp_path, tiny, layout):
+    files = [f"{c}/{k}.avi" for c in ("a", "b") for k in range(5)]
+    if layout == "train_test":
+        files = [f"train/{f}" for f in files] + ["test/a/t.avi", "test/b/t.avi"]
+    root = _layout(tmp_path / "v", tiny, files)
+    _bad_files(root / ("train/b" if layout == "train_test" else "b"))
+    cfg = DataConfig(dataset="folder", root=str(root), cache_dir=str(tmp_path / "cache"), clip_frames=4,
+                     crop_size=16, cache_short_side=16, frame_cache=False)
+    with pytest.warns(UserWarning, match=r"skipped 3 of 1[53] videos .*problems\.tsv") as rec:
+        train, test = open_video_dataset(cfg, progress=False)
+    assert len(rec) == 1
+    assert (len(train), len(test)) == ((7, 3) if layout == "split" else (10, 2))
+    assert train.class_names["class"] == ["a", "b"] and sorted(set(test.labels["class"].tolist())) == [0, 1]
+    assert train.frames == [12] * len(train)
+    assert train.read_frames(0, np.array([0, 11])).shape == (2, 16, 32, 3)
+    cfg.frame_cache = True
+    with warnings.catch_warnings(record=True):
+        cached, _ = open_video_dataset(cfg, progress=False)
+    assert isinstance(cached, CachedVideoDataset)
+    assert np.array_equal(cached.read_frames(1, np.array([5, 2])), train.read_frames(1, np.array([5, 2])))
+    cfg.crop_size = 32
+    with pytest.raises(VidsslError, match="--crop-size 32 is larger"):
+        open_video_dataset(cfg, progress=False)
+
+
+def test_real_ucf101_split_1():
+    root = ucf9()
+    train, test = ucf101(root, 1, "train"), ucf101(root, 1, "test")
+    assert (len(train), len(test)) == (873, 341)
+    assert len(train.class_names["class"]) == 9 and train.class_names["class"][0] == "ApplyEyeMakeup"
+    assert np.bincount(train.labels["class"]).min() > 0 and np.bincount(test.labels["class"]).min() > 0
+    assert not {p.split("_g")[1][:2] for p in test.paths} & {p.split("_g")[1][:2] for p in train.paths}
+
+
+def test_real_index_of_a_subset(tmp_path):
+    root = ucf9()
+    with open(root / "MANIFEST.tsv") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))[::60]
+    report = index_dataset([root / "videos" / r["relative_path"] for r in rows], tmp_path / "i.jsonl",
+                           min_frames=16, progress=False)
+    assert [r.frames for r in report.records] == [int(r["frames"]) for r in rows]
+    assert all(r.status == "ok" for r in report.records)

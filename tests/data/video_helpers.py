@@ -1,0 +1,78 @@
+"""Test helpers: videos written by the tests themselves, whose frames say their own index.
+
+Frame ``i`` is eight vertical black/white bars spelling ``i`` in binary (bar ``b`` is
+white when bit ``b`` is set), which survives lossy codecs and resizing, so a decoded
+frame's index can be read back from its pixels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+UCF9 = Path(__file__).resolve().parents[2].parent / "shared/data/ucf101-9"
+
+
+def ucf9() -> Path:
+    """The ucf101-9 sample of real UCF101 clips, or skip the test."""
+    if not (UCF9 / "MANIFEST.tsv").is_file():
+        pytest.skip(f"../shared/data/ucf101-9 not found: real-video tests need it at {UCF9}")
+    return UCF9
+
+
+def barcode_frames(n: int, height: int = 32, width: int = 64) -> np.ndarray:
+    """(n, height, width, 3) uint8 frames; frame i shows i (< 256) as 8 bars."""
+    out = np.zeros((n, height, width, 3), np.uint8)
+    for i in range(n):
+        for b in range(8):
+            if (i >> b) & 1:
+                out[i, :, b * width // 8 : (b + 1) * width // 8] = 255
+    out[..., 1] //= 2  # not grey: catches a channel-order mistake
+    return out
+
+
+def read_barcode(frames: np.ndarray) -> np.ndarray:
+    """(N,) the index each of (N, H, W, 3) frames shows."""
+    w = frames.shape[2]
+    bits = np.stack([frames[:, :, b * w // 8 : (b + 1) * w // 8, 0].mean((1, 2)) > 127 for b in range(8)], 1)
+    return (bits * (1 << np.arange(8))).sum(1)
+
+
+def write_video(path: str | Path, frames: np.ndarray, codec: str = "mpeg4", *, fps: int = 25, gop: int = 12,
+                pix_fmt: str = "yuv420p", audio: bool = False, b_frames: int | None = None) -> Path:
+    """Encode (T, H, W, 3) uint8 frames into ``path`` (container from the extension)."""
+    with av.open(str(path), "w") as c:
+        s = c.add_stream(codec, rate=fps)
+        s.width, s.height, s.pix_fmt, s.bit_rate = frames.shape[2], frames.shape[1], pix_fmt, 4_000_000
+        s.codec_context.gop_size = gop
+        if b_frames is not None:
+            s.codec_context.max_b_frames = b_frames
+        a = c.add_stream("aac", rate=16000) if audio else None
+        for f in frames:
+            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+        if a is not None:
+            _write_silence(c, a)
+    return Path(path)
+
+
+def write_audio_only(path: str | Path) -> Path:
+    with av.open(str(path), "w") as c:
+        _write_silence(c, c.add_stream("aac", rate=16000))
+    return Path(path)
+
+
+def _write_silence(container, stream) -> None:
+    frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+    frame.sample_rate = 16000
+    for k in range(4):
+        frame.pts = k * 1024
+        for p in stream.encode(frame):
+            container.mux(p)
+    for p in stream.encode():
+        container.mux(p)

@@ -1,0 +1,74 @@
+"""InfoNCE against a NumPy loop written from MoCo's eq. 1, plus exact values."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from vidssl.losses import info_nce
+
+
+def reference_info_nce(q: np.ndarray, k: np.ndarray, queue: np.ndarray, t: float) -> float:
+    """He et al. 2020, eq. 1, one query at a time: -log(exp(q.k+/t) / (exp(q.k+/t) + sum_i exp(q.k_i/t)))."""
+    unit = lambda v: v / np.linalg.norm(v)  # noqa: E731
+    total = 0.0
+    for qi, ki in zip(q, k):
+        pos = math.exp(unit(qi) @ unit(ki) / t)
+        neg = sum(math.exp(unit(qi) @ unit(kj) / t) for kj in queue)
+        total += -math.log(pos / (pos + neg))
+    return total / len(q)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7])
+@pytest.mark.parametrize("k", [0, 1, 5, 33])
+@pytest.mark.parametrize("t", [0.07, 0.2, 1.0])
+def test_matches_eq_1(n, k, t):
+    rng = np.random.default_rng(n * 1000 + k * 10 + int(t * 100))
+    q, key, queue = rng.normal(size=(n, 6)), rng.normal(size=(n, 6)), rng.normal(size=(k, 6))
+    got = info_nce(torch.tensor(q), torch.tensor(key), torch.tensor(queue), temperature=t).item()
+    assert got == pytest.approx(reference_info_nce(q, key, queue, t), rel=1e-9, abs=1e-12)
+
+
+def test_empty_queue_is_zero():
+    # the positive is the only class: cross-entropy of a 1-way softmax is exactly 0
+    q, k = torch.randn(5, 4, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64)
+    assert info_nce(q, k, torch.empty(0, 4, dtype=torch.float64), temperature=0.1).item() == 0.0
+
+
+@pytest.mark.parametrize("k", [1, 16, 100])
+def test_queue_equal_to_the_positive_gives_log_k_plus_1(k):
+    # every logit equal: the softmax is uniform over K + 1 classes
+    q = torch.ones(3, 5, dtype=torch.float64)
+    got = info_nce(q, 2 * q, 0.5 * torch.ones(k, 5, dtype=torch.float64), temperature=0.07).item()
+    assert got == pytest.approx(math.log(k + 1), rel=1e-12)
+
+
+@pytest.mark.parametrize("t", [0.1, 0.5])
+def test_orthogonal_queue_exact_value(t):
+    # q = k+, every negative orthogonal: -log(e^{1/t} / (e^{1/t} + K)) = log(1 + K e^{-1/t})
+    q = torch.eye(4, dtype=torch.float64)[:1]
+    queue = torch.eye(4, dtype=torch.float64)[1:]
+    expected = math.log1p(3 * math.exp(-1 / t))
+    assert info_nce(q, q.clone(), queue, temperature=t).item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_invariant_to_scale_and_to_queue_order():
+    g = torch.Generator().manual_seed(0)
+    q, k, queue = (torch.randn(s, 8, generator=g, dtype=torch.float64) for s in (4, 4, 10))
+    a = info_nce(q, k, queue, temperature=0.2)
+    assert torch.allclose(a, info_nce(3 * q, 0.1 * k, 7 * queue, temperature=0.2))
+    assert torch.allclose(a, info_nce(q, k, queue[torch.randperm(10, generator=g)], temperature=0.2))
+
+
+def test_gradcheck():
+    g = torch.Generator().manual_seed(1)
+    q, k, queue = (torch.randn(s, 3, generator=g, dtype=torch.float64, requires_grad=True) for s in (4, 4, 6))
+    assert torch.autograd.gradcheck(lambda a, b, c: info_nce(a, b, c, temperature=0.3), (q, k, queue))
+
+
+def test_rejects_bad_shapes():
+    with pytest.raises(ValueError, match=r"\(N, D\)"):
+        info_nce(torch.randn(3, 4), torch.randn(2, 4), torch.randn(5, 4))
+    with pytest.raises(ValueError, match=r"queue must be \(K, 4\)"):
+        info_nce(torch.randn(3, 4), torch.randn(3, 4), torch.randn(5, 3))

@@ -1,0 +1,88 @@
+"""The pretext tasks' input transforms: rotations, sub-clip shuffles, reversal, tube masks."""
+
+import itertools
+
+import pytest
+import torch
+
+from vidssl.backbones import create_backbone
+from vidssl.errors import VidsslError
+from vidssl.methods import METHODS
+from vidssl.methods.arrow_of_time import ArrowOfTime
+from vidssl.methods.clip_order import ClipOrder, shuffle_subclips
+from vidssl.methods.masked_video import patchify, tube_mask
+from vidssl.methods.rotnet import rotate
+from vidssl.modules.step_rng import balanced_labels
+
+
+def test_rotate_turns_every_frame_by_the_same_quarter_turns():
+    x = torch.arange(2 * 3 * 2 * 2, dtype=torch.float32).view(2, 1, 3, 2, 2).expand(2, 3, 3, 2, 2)
+    out = rotate(x, torch.tensor([0, 1]))
+    assert torch.equal(out[0], x[0])
+    for t in range(3):  # counter-clockwise: the top-right pixel moves to the top-left
+        frame, turned = x[1, 0, t], out[1, 0, t]
+        assert turned[0, 0] == frame[0, 1] and turned[1, 0] == frame[0, 0]
+    assert torch.equal(rotate(rotate(x, torch.tensor([1, 3])), torch.tensor([3, 1])), x)
+
+
+def test_balanced_labels_use_every_class_equally():
+    y = balanced_labels(24, 6, torch.Generator().manual_seed(0))
+    assert torch.equal(torch.bincount(y), torch.full((6,), 4))
+
+
+def test_shuffle_subclips_puts_subclip_order_j_at_position_j():
+    frame_index = torch.arange(6, dtype=torch.float32).view(1, 1, 6, 1, 1).expand(6, 1, 6, 2, 2)  # 6 clips
+    order = torch.tensor(list(itertools.permutations(range(3))))  # every permutation once
+    out = shuffle_subclips(frame_index, order)  # N x 3 x C x 2 x H x W
+    for i, perm in enumerate(order.tolist()):
+        for j, src in enumerate(perm):
+            assert out[i, j, 0, :, 0, 0].tolist() == [2 * src, 2 * src + 1]
+
+
+def test_clip_order_needs_frames_divisible_by_the_number_of_subclips():
+    model = ClipOrder(create_backbone("r3d10", width=0.0625), head_hidden=8)
+    with pytest.raises(ValueError, match="multiple of 3; got 8") as err:
+        model([torch.randn(2, 3, 8, 16, 16)])
+    assert isinstance(err.value, VidsslError)  # the CLI prints it as one line
+
+
+def test_arrow_of_time_reverses_exactly_half_the_batch():
+    model = ArrowOfTime(create_backbone("r3d10", width=0.0625))
+    seen = []
+    model.backbone.register_forward_pre_hook(lambda mod, args: seen.append(args[0].clone()))
+    x = torch.randn(8, 3, 4, 8, 8)
+    with torch.no_grad():
+        model([x])
+    reversed_ = [torch.equal(a, b.flip(1)) for a, b in zip(seen[0], x)]
+    kept = [torch.equal(a, b) for a, b in zip(seen[0], x)]
+    assert sum(reversed_) == 4 and all(r != k for r, k in zip(reversed_, kept))
+
+
+def test_tube_mask_masks_the_same_patches_in_every_frame():
+    mask = tube_mask(3, 16, 0.75, 5, torch.Generator().manual_seed(0)).view(3, 5, 16)
+    assert (mask == mask[:, :1]).all() and (mask.sum(2) == 12).all()
+    assert not torch.equal(mask[0], mask[1])  # a fresh mask per clip
+
+
+def test_patchify_orders_patches_by_time_row_column():
+    x = torch.randn(2, 3, 4, 8, 12)
+    patches = patchify(x, 4)  # 4 frames x 2 rows x 3 columns of 4 x 4 patches
+    assert patches.shape == (2, 24, 48)
+    t, r, c = 3, 1, 2
+    assert torch.equal(patches[1, t * 6 + r * 3 + c], x[1, :, t, 4 * r : 4 * r + 4, 4 * c : 4 * c + 4].flatten())
+
+
+def test_registered_classes_declare_how_many_views_they_take():
+    # the registry's classes carry num_views, which the data loader reads before building the method
+    assert {name: cls.num_views for name, cls in METHODS.items()} == {
+        "simclr": 2, "moco_v1": 2, "moco_v2": 2, "byol": 2,
+        "rotnet": 1, "clip_order": 1, "arrow_of_time": 1, "masked_video": 1,
+    }
+
+
+def test_rotnet_and_masked_video_reject_clips_they_cannot_use():
+    backbone = create_backbone("r3d10", width=0.0625)
+    with pytest.raises(VidsslError, match="square"):
+        METHODS["rotnet"](backbone)([torch.randn(2, 3, 4, 16, 12)])
+    with pytest.raises(VidsslError, match="--crop-size must be a multiple of 4"):
+        METHODS["masked_video"](backbone, head_hidden=8)([torch.randn(2, 3, 4, 18, 18)])

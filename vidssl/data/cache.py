@@ -1,0 +1,100 @@
+"""Frame cache: decode each video once into a ``(T, H, W, 3)`` uint8 ``.npy`` file.
+
+An entry is named after the source's absolute path, and its size, modification time
+and the cache's short side, so an edited or replaced video, or another short side,
+gets a new entry (and the old one is removed when the new one is written). Entries are
+written to a temporary file and renamed into place: a file under an entry's name is
+always complete, an interrupted build leaves no entry, and DataLoader workers that fill
+the same entry at once each rename a whole file over it. Entries are read with
+``np.load(mmap_mode="r")``, so a worker reads only the frames it needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from vidssl.data import decode
+from vidssl.io import atomic_write
+
+
+def entry_path(cache_dir: str | Path, source: str | Path, short_side: int | None) -> Path:
+    """Where the cache entry of ``source`` at ``short_side`` lives (it may not exist yet)."""
+    path, size, mtime = decode.file_key(source)
+    who = hashlib.sha1(path.encode()).hexdigest()[:16]
+    version = hashlib.sha1(f"{size}|{mtime}|{short_side or 0}".encode()).hexdigest()[:12]
+    return Path(cache_dir) / f"{who}-{version}.npy"
+
+
+def write_entry(path: Path, frames: np.ndarray) -> None:
+    """Atomically write an entry and drop older versions of the same source."""
+    with atomic_write(path, "wb") as f:
+        np.save(f, frames)
+    who = path.name.split("-")[0]
+    for old in path.parent.glob(f"{who}-*.npy"):
+        if old != path:
+            with contextlib.suppress(OSError):
+                old.unlink()
+
+
+class CachedVideoDataset:
+    """A file-backed dataset read from the frame cache (entries built on first use).
+
+    Frames are ``(len(indices), H, W, 3)`` uint8 with ``min(H, W) == short_side``
+    (None keeps the stored size). ``num_frames`` is the base dataset's; indices past a
+    video's cached length read its last frame (the two counts differ only for a
+    damaged file or a stale index).
+    """
+
+    def __init__(self, dataset, cache_dir: str | Path, short_side: int | None) -> None:
+        self.base, self.cache_dir, self.short_side = dataset, Path(cache_dir), short_side
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.name, self.labels, self.class_names = dataset.name, dataset.labels, dataset.class_names
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def source(self, i: int) -> str:
+        return self.base.source(i)
+
+    def entry(self, i: int) -> Path:
+        return entry_path(self.cache_dir, self.base.source(i), self.short_side)
+
+    def is_cached(self, i: int) -> bool:
+        return self.entry(i).is_file()
+
+    def load(self, i: int) -> np.ndarray:
+        """Video ``i`` as a read-only memory map ``(T, H, W, 3)``, decoding it if needed."""
+        path = self.entry(i)
+        try:
+            frames = np.load(path, mmap_mode="r")
+        except (FileNotFoundError, ValueError, OSError):  # absent, or not written by us
+            frames = decode.read_all(self.base.source(i), self.short_side)
+            write_entry(path, frames)
+        return frames
+
+    def num_frames(self, i: int) -> int:
+        # the base's count (an index's): clip sampling must not depend on what is cached yet
+        return self.base.num_frames(i)
+
+    def read_frames(self, i: int, indices: np.ndarray) -> np.ndarray:
+        frames = self.load(i)
+        idx = np.minimum(np.asarray(indices, dtype=np.int64), len(frames) - 1)
+        return np.ascontiguousarray(frames[idx])
+
+
+def build_cache(dataset, cache_dir: str | Path, short_side: int | None, *, progress: bool = True) -> CachedVideoDataset:
+    """Fill the cache for every video of a file-backed ``dataset``; valid entries are skipped.
+
+    Interrupted, it resumes where it stopped: finished entries are whole files, and an
+    unfinished one was never renamed into place.
+    """
+    cached = CachedVideoDataset(dataset, cache_dir, short_side)
+    todo = [i for i in range(len(cached)) if not cached.is_cached(i)]
+    for i in tqdm(todo, desc="frame cache", unit="video", disable=not progress, mininterval=1.0):
+        cached.load(i)
+    return cached

@@ -1,0 +1,254 @@
+"""Datasets of video files: a folder of videos, UCF101 and HMDB51 with their official splits.
+
+All implement :class:`vidssl.data.base.VideoDataset` with one label set, ``"class"``,
+and decode with PyAV on the fly (wrap them in
+:class:`vidssl.data.cache.CachedVideoDataset` to decode each video once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from vidssl.data import decode
+from vidssl.data.index import find_videos
+from vidssl.errors import VidsslError
+
+
+class VideoList:
+    """Videos given as file paths, with one integer label each (-1: unlabelled).
+
+    frames: known frame counts (e.g. from an index); unknown ones are probed on first use.
+    short_side: frames are resized so that ``min(H, W) == short_side`` (None: as stored).
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[str | Path],
+        labels: Sequence[int],
+        class_names: list[str],
+        name: str,
+        frames: Sequence[int] | None = None,
+        short_side: int | None = None,
+    ) -> None:
+        if len(labels) != len(paths):
+            raise ValueError(f"{len(paths)} paths but {len(labels)} labels")
+        self.paths = [str(p) for p in paths]
+        self.labels = {"class": np.asarray(labels, dtype=np.int64).reshape(-1)}
+        self.class_names = {"class": list(class_names)}
+        self.name = name
+        self.frames = list(frames) if frames is not None else [None] * len(self.paths)
+        self.short_side = short_side
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def num_frames(self, i: int) -> int:
+        if self.frames[i] is None:
+            self.frames[i] = decode.probe(self.paths[i]).frames
+        return self.frames[i]
+
+    def read_frames(self, i: int, indices: np.ndarray) -> np.ndarray:
+        """``(len(indices), H, W, 3)`` uint8 RGB frames of video ``i``."""
+        return decode.read_frames(self.paths[i], indices, self.short_side)
+
+    def source(self, i: int) -> str:
+        return self.paths[i]
+
+    def subset(self, keep: Sequence[int], name: str | None = None) -> VideoList:
+        """The videos at positions ``keep``, labels and known frame counts carried over."""
+        keep = list(keep)
+        return VideoList([self.paths[i] for i in keep], self.labels["class"][keep].tolist(),
+                         self.class_names["class"], name or self.name, [self.frames[i] for i in keep], self.short_side)
+
+
+class VideoFolder(VideoList):
+    """Every video under ``root``: labelled by class subfolder, or unlabelled (-1) if flat.
+
+    With class subfolders (``root/<class>/**/*.mp4``), classes are the sorted names of
+    the subfolders holding videos; videos directly in ``root`` are then unlabelled.
+    ``class_names`` fixes the class list (e.g. the union over train/ and test/).
+    """
+
+    def __init__(self, root: str | Path, short_side: int | None = None, class_names: list[str] | None = None,
+                 name: str | None = None) -> None:
+        root = Path(root)
+        files = find_videos(root)
+        if not files:
+            raise VidsslError(f"no videos found under {root} (looked for {', '.join(decode.VIDEO_EXTENSIONS)})")
+        top = [f.relative_to(root).parts[0] if len(f.relative_to(root).parts) > 1 else None for f in files]
+        classes = class_names if class_names is not None else sorted({t for t in top if t is not None})
+        lookup = {c: k for k, c in enumerate(classes)}
+        labels = [lookup.get(t, -1) if t is not None else -1 for t in top]
+        super().__init__(files, labels, classes, name or root.name, short_side=short_side)
+
+
+def _video_dir(root: Path) -> Path:
+    return root / "videos" if (root / "videos").is_dir() else root
+
+
+def _read_lines(path: Path) -> list[tuple[int, list[str]]]:
+    if not path.is_file():
+        raise VidsslError(f"split file {path} not found; point --root at the dataset folder holding its split files")
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    return [(n, line.split()) for n, line in enumerate(lines, 1) if line.strip()]
+
+
+def _resolve(video_dir: Path, rel: str, where: str) -> Path:
+    p = video_dir / rel
+    if p.is_file():
+        return p
+    # the official lists and archives disagree on case in a few names (HandStandPushups)
+    matches = [q for q in p.parent.glob("*") if q.name.lower() == p.name.lower()] if p.parent.is_dir() else []
+    if len(matches) == 1:
+        return matches[0]
+    raise VidsslError(f"{where} names {rel}, but {p} does not exist; the download may be incomplete")
+
+
+def ucf101(root: str | Path, split: int = 1, subset: str = "train", short_side: int | None = None) -> VideoList:
+    """UCF101 official split ``split`` (1-3), ``subset`` "train" or "test".
+
+    Reads ``root/classInd.txt`` ("1 ApplyEyeMakeup"), ``trainlist0k.txt`` ("path label")
+    and ``testlist0k.txt`` ("path"); paths are relative to ``root/videos`` if it exists,
+    else to ``root``. The class of a video is its folder in the path.
+    """
+    root = Path(root)
+    if subset not in ("train", "test"):
+        raise ValueError(f"subset must be 'train' or 'test', got {subset!r}")
+    classes: dict[str, int] = {}
+    ind = root / "classInd.txt"
+    for n, parts in _read_lines(ind):
+        if len(parts) != 2 or not parts[0].isdigit():
+            raise VidsslError(f"{ind}:{n}: expected '<index> <class>', got {' '.join(parts)!r}")
+        classes[parts[1]] = int(parts[0]) - 1
+    names = [c for c, _ in sorted(classes.items(), key=lambda kv: kv[1])]
+    lst = root / f"{subset}list{split:02d}.txt"
+    video_dir, paths, labels = _video_dir(root), [], []
+    for n, parts in _read_lines(lst):
+        where = f"{lst}:{n}"
+        cls = parts[0].split("/")[0] if parts else ""
+        if len(parts) != (2 if subset == "train" else 1) or "/" not in parts[0] or cls not in classes:
+            want = "'<Class>/<file> <label>'" if subset == "train" else "'<Class>/<file>'"
+            raise VidsslError(f"{where}: expected {want} with a class from {ind}, got {' '.join(parts)!r}")
+        if subset == "train" and (not parts[1].isdigit() or int(parts[1]) - 1 != classes[cls]):
+            raise VidsslError(f"{where}: label {parts[1]!r} does not match class {cls} ({classes[cls] + 1} in {ind})")
+        paths.append(_resolve(video_dir, parts[0], where))
+        labels.append(classes[cls])
+    return VideoList(paths, labels, names, f"ucf101-s{split}-{subset}", short_side=short_side)
+
+
+def hmdb51(root: str | Path, split: int = 1, subset: str = "train", short_side: int | None = None) -> VideoList:
+    """HMDB51 official split ``split`` (1-3), ``subset`` "train" or "test".
+
+    Split files ``<class>_test_split<k>.txt`` (in ``root``, ``root/splits`` or
+    ``root/testTrainMulti_7030_splits``) hold lines "name.avi 0|1|2": 1 train, 2 test,
+    0 unused. Videos are ``<video dir>/<class>/<name>``, the video dir being
+    ``root/videos`` if it exists, else ``root``.
+    """
+    root = Path(root)
+    code = {"train": "1", "test": "2"}.get(subset)
+    if code is None:
+        raise ValueError(f"subset must be 'train' or 'test', got {subset!r}")
+    suffix = f"_test_split{split}.txt"
+    dirs = [root, root / "splits", root / "testTrainMulti_7030_splits"]
+    files = next((sorted(d.glob(f"*{suffix}")) for d in dirs if d.is_dir() and any(d.glob(f"*{suffix}"))), [])
+    if not files:
+        raise VidsslError(f"no HMDB51 split files '*{suffix}' in {', '.join(map(str, dirs))}; "
+                          "unpack test_train_splits.rar into the dataset root")
+    names = [f.name[: -len(suffix)] for f in files]
+    video_dir, paths, labels = _video_dir(root), [], []
+    for k, (f, cls) in enumerate(zip(files, names)):
+        for n, parts in _read_lines(f):
+            if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
+                raise VidsslError(f"{f}:{n}: expected '<video> 0|1|2', got {' '.join(parts)!r}")
+            if parts[1] == code:
+                paths.append(_resolve(video_dir, f"{cls}/{parts[0]}", f"{f}:{n}"))
+                labels.append(k)
+    return VideoList(paths, labels, names, f"hmdb51-s{split}-{subset}", short_side=short_side)
+
+
+def stratified_split(ds: VideoList, seed: int = 0, test_fraction: float = 0.3) -> tuple[VideoList, VideoList]:
+    """Deterministic per-class split: ``round(test_fraction * n)`` of each class go to test.
+
+    Within a class, videos are ordered by a hash of (seed, file name), so the split
+    depends on nothing but the seed and names, and adding videos moves few others.
+    Unlabelled videos (-1) form one group. Clips cut from one long video (UCF101
+    groups) can land on both sides: use the official splits where they exist.
+    """
+    test = []
+    y = ds.labels["class"]
+    for c in np.unique(y):
+        members = sorted(np.flatnonzero(y == c).tolist(), key=lambda i: _hash(seed, ds.paths[i]))
+        test += members[: round(test_fraction * len(members))]
+    test_set = set(test)
+    train = [i for i in range(len(ds)) if i not in test_set]
+    return ds.subset(train, f"{ds.name}-train"), ds.subset(sorted(test), f"{ds.name}-test")
+
+
+def _hash(seed: int, path: str) -> str:
+    return hashlib.sha1(f"{seed}:{Path(path).parent.name}/{Path(path).name}".encode()).hexdigest()
+
+
+def open_video_dataset(data, *, split_seed: int = 0, progress: bool = True) -> tuple:
+    """(train, test) video datasets for a :class:`vidssl.config.DataConfig`.
+
+    dataset "folder": ``root/train`` and ``root/test`` if both exist, else
+    :func:`stratified_split` of ``root`` (70/30 per class, by ``split_seed``);
+    "ucf101" / "hmdb51": official split ``data.split``. Every video is indexed once
+    (:func:`vidssl.data.index.index_dataset`, resumable, kept under ``data.cache_dir``);
+    videos that cannot be decoded are dropped with one warning naming the problem list.
+    Frames are resized to ``data.cache_short_side`` and, with ``data.frame_cache``, read
+    from the frame cache (filled as videos are first read; see :mod:`vidssl.data.cache`).
+    """
+    import warnings
+
+    from vidssl.data.cache import CachedVideoDataset
+    from vidssl.data.index import default_index_path, index_dataset
+    from vidssl.data.synthetic import default_cache_dir
+
+    if not data.root:
+        raise VidsslError(f"--dataset {data.dataset} needs --root: the folder holding the videos")
+    root, side = Path(data.root), data.cache_short_side
+    if not root.is_dir():
+        raise VidsslError(f"--root {root} is not a directory")
+    if data.crop_size > side:
+        raise VidsslError(f"--crop-size {data.crop_size} is larger than the frames' short side {side}; "
+                          f"use --crop-size <= {side} or --cache-short-side >= {data.crop_size}")
+    if data.dataset == "folder":
+        if (root / "train").is_dir() and (root / "test").is_dir():
+            classes = sorted({p.name for d in ("train", "test") for p in (root / d).iterdir() if p.is_dir()})
+            train = VideoFolder(root / "train", side, classes, f"{root.name}-train")
+            test = VideoFolder(root / "test", side, classes, f"{root.name}-test")
+        else:
+            train, test = stratified_split(VideoFolder(root, side), split_seed)
+    elif data.dataset in ("ucf101", "hmdb51"):
+        make = ucf101 if data.dataset == "ucf101" else hmdb51
+        train, test = make(root, data.split, "train", side), make(root, data.split, "test", side)
+    else:
+        raise VidsslError(f"unknown dataset {data.dataset!r}; choose one of: synthetic, folder, ucf101, hmdb51")
+
+    report = index_dataset(train.paths + test.paths, default_index_path(root, data.cache_dir),
+                           min_frames=data.clip_frames, progress=progress)
+    by_path = {r.path: r for r in report.records}
+    out, dropped = [], 0
+    for ds in (train, test):
+        recs = [by_path[str(Path(p).resolve())] for p in ds.paths]
+        keep = [i for i, r in enumerate(recs) if r.usable]
+        dropped += len(ds) - len(keep)
+        ds = ds.subset(keep)
+        ds.frames = [recs[i].frames for i in keep]
+        out.append(ds)
+    if dropped:
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(report.counts().items()) if s not in ("ok", "too_short"))
+        warnings.warn(f"skipped {dropped} of {len(report.records)} videos that cannot be decoded ({counts}); "
+                      f"files and reasons: {report.problems}", stacklevel=2)
+    for ds in out:
+        if len(ds) == 0:
+            raise VidsslError(f"no usable videos left in {ds.name}; see {report.problems}")
+    if data.frame_cache:
+        cache = Path(data.cache_dir or default_cache_dir()) / "frames"
+        out = [CachedVideoDataset(ds, cache, side) for ds in out]
+    return out[0], out[1]

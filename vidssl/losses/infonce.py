@@ -1,0 +1,30 @@
+"""InfoNCE with a queue of negatives, the loss of MoCo.
+
+He et al., "Momentum Contrast for Unsupervised Visual Representation Learning", CVPR 2020,
+eq. 1 (after van den Oord et al. 2018): for a query q with positive key k+ and negatives
+k_1..k_K,  L_q = -log( exp(q.k+ / t) / (exp(q.k+ / t) + sum_i exp(q.k_i / t)) ),
+i.e. a (K+1)-way cross-entropy with the positive at index 0, averaged over the N queries.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def info_nce(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, *, temperature: float = 0.07) -> torch.Tensor:
+    """q, k: (N, D) queries and their positive keys; queue: (K, D) negative keys, K >= 0.
+
+    All three are L2-normalised here. Gradients flow into whatever requires them; MoCo
+    computes k under no_grad and passes a detached copy of its queue. Returns a scalar.
+    """
+    if q.ndim != 2 or q.shape != k.shape:
+        raise ValueError(f"q and k must both be (N, D), got {tuple(q.shape)} and {tuple(k.shape)}")
+    if queue.ndim != 2 or queue.shape[1] != q.shape[1]:
+        raise ValueError(f"queue must be (K, {q.shape[1]}), got {tuple(queue.shape)}")
+    q, k, queue = F.normalize(q, dim=1), F.normalize(k, dim=1), F.normalize(queue, dim=1)
+    pos = (q * k).sum(1, keepdim=True)  # N x 1
+    neg = q @ queue.T  # N x K
+    logits = torch.cat([pos, neg], dim=1) / temperature  # N x (1 + K)
+    target = torch.zeros(q.shape[0], dtype=torch.long, device=q.device)  # the positive is at index 0
+    return F.cross_entropy(logits, target)
