@@ -85,6 +85,8 @@ def evaluate(checkpoint_path: str | Path, cfg: EvalConfig | None = None, *, writ
             "checkpoint": str(checkpoint_path), "pretrain_steps": ck["step"],
             "pretrain_seconds": round(ck["elapsed_s"], 1), "pretrain_seed": pcfg.seed,
             "eval_seconds": None,
+            "software": {"vidssl": _version(), "torch": torch.__version__, "numpy": np.__version__,
+                         "torch_threads": torch.get_num_threads()},
         },
         "pretrain_config": to_dict(pcfg),
         "eval_config": {**to_dict(cfg), "data": to_dict(data)},
@@ -94,6 +96,12 @@ def evaluate(checkpoint_path: str | Path, cfg: EvalConfig | None = None, *, writ
     if out is not None:
         write_json(out / "results.json", report)
     return report
+
+
+def _version() -> str:
+    from vidssl import __version__
+
+    return __version__
 
 
 def format_table(report: dict[str, Any]) -> str:
@@ -152,3 +160,97 @@ def demo(cfg: DemoConfig | None = None) -> dict[str, Any]:
     report["protocol"]["demo_total_seconds"] = round(time.perf_counter() - t0, 1)
     write_json(run / "results.json", report)
     return report
+
+
+# ---------------------------------------------------------------- report, embeddings, retrieval, fine-tuning
+
+
+def report(run_dir: str | Path, *, progress: bool = False) -> Path:
+    """Write ``run_dir/report.html``: one self-contained page (see :mod:`vidssl.report`); returns its path."""
+    from vidssl.report import build_report
+
+    return build_report(run_dir, progress=progress)
+
+
+def embed(checkpoint_path: str | Path, out: str | Path, *, split: str = "train", clips_per_video: int = 1,
+          data=None, batch_size: int = 64, progress: bool = True) -> Path:
+    """Embed the ``split`` ("train", "test" or "all") videos with a checkpoint's backbone into ``out`` (.npz).
+
+    The gallery of :func:`retrieve`. ``data`` defaults to the data the checkpoint was
+    pretrained on. File format: :mod:`vidssl.eval.embed`.
+    """
+    from vidssl.eval import embed as emb
+
+    if split not in ("train", "test", "all"):
+        raise VidsslError(f"unknown split {split!r}; choose train, test or all")
+    model, pcfg, _ = load_pretrain_checkpoint(checkpoint_path)
+    data = data or pcfg.data
+    train, test = open_dataset(data)
+    out = Path(out)
+    ensure_writable_dir(out.parent)
+    meta = {"checkpoint": str(Path(checkpoint_path).resolve()), "split": split, "data": to_dict(data),
+            "arch": checkpoint.arch_of(pcfg)}
+    parts = [emb.compute_embeddings(model.backbone, ds, data, clips_per_video, batch_size=batch_size,
+                                    progress=progress, meta=meta)
+             for ds in {"train": [train], "test": [test], "all": [train, test]}[split]]
+    return emb.save_embeddings(emb.concat(parts), out)
+
+
+def retrieve(video: str, embeddings: str | Path, k: int = 5, *, label_set: str | None = None,
+             checkpoint_path: str | Path | None = None, progress: bool = False):
+    """The ``k`` videos of an embeddings file nearest to ``video``: list of (source, label, cosine).
+
+    ``video`` is either a source already in the file (e.g. ``synthetic-.../test#3``; it is
+    left out of its own results) or a video file, embedded with the checkpoint and the
+    protocol recorded in the file (``checkpoint_path`` overrides the checkpoint).
+    """
+    from vidssl.config import DataConfig
+    from vidssl.data import decode
+    from vidssl.data.base import ArrayVideoDataset
+    from vidssl.eval import embed as emb
+
+    coll = emb.load_embeddings(embeddings)
+    if video in coll.sources:
+        return emb.nearest(coll, coll.features[coll.sources.index(video)], k, label_set=label_set, exclude=video)
+    if not Path(video).is_file():
+        raise VidsslError(f"{video} is neither a video file nor a source in {embeddings}; pass a video path")
+    ck = checkpoint_path or coll.meta.get("checkpoint")
+    if not ck:
+        raise VidsslError(f"{embeddings} does not name its checkpoint; pass checkpoint_path")
+    model, pcfg, _ = load_pretrain_checkpoint(ck)
+    data = from_dict(DataConfig, coll.meta["data"]) if "data" in coll.meta else pcfg.data
+    frames = decode.read_all(video, data.cache_short_side)  # T x H x W x 3
+    if min(frames.shape[1:3]) < data.crop_size:
+        raise VidsslError(f"{video} is {frames.shape[2]}x{frames.shape[1]}, smaller than the {data.crop_size} px crop")
+    query = ArrayVideoDataset(frames[None], {}, {}, name=str(video))
+    f, _ = extract_features(model.backbone, query, data, coll.meta.get("clips_per_video", 1), 64, progress, "query")
+    return emb.nearest(coll, f[0], k, label_set=label_set, exclude=str(video))
+
+
+def finetune_run(run_dir: str | Path, cfg=None, *, aug=None, label_set: str | None = None) -> dict[str, Any]:
+    """Fine-tune the run's self-supervised backbone and its random init (= supervised from scratch).
+
+    Both start a copy of their backbone with the same :class:`vidssl.eval.finetune.FinetuneConfig`
+    schedule, batches and augmentation (``aug`` defaults to the pretraining augmentation).
+    The numbers go to ``results.json["finetune"]`` (``config``, ``label_set``, ``results``:
+    per backbone :meth:`FinetuneResult.summary`), where :func:`report` reads them; returns that entry.
+    """
+    from vidssl.eval.finetune import FinetuneConfig, finetune
+    from vidssl.report import primary_label_set, read_results, run_checkpoint
+
+    run_dir = Path(run_dir)
+    cfg = cfg or FinetuneConfig()
+    cfg.validate()
+    results = read_results(run_dir)
+    model, pcfg, _ = load_pretrain_checkpoint(run_checkpoint(run_dir, results))
+    recorded = results.get("eval_config", {}).get("data")  # the data the results were measured on
+    data = from_dict(type(pcfg.data), recorded) if recorded else pcfg.data
+    aug = aug or pcfg.aug
+    label_set = label_set or primary_label_set(results)
+    train, test = open_dataset(data)
+    runs = {"ssl": model.backbone, "random_init": build_model(pcfg).backbone}
+    out = {name: finetune(bb, train, test, data, aug, cfg, label_set).summary() for name, bb in runs.items()}
+    entry = {"label_set": label_set, "config": {**to_dict(cfg), "aug": to_dict(aug)}, "results": out}
+    results["finetune"] = entry
+    write_json(run_dir / "results.json", results)
+    return entry

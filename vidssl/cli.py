@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from vidssl.config import AugConfig, DataConfig, DemoConfig, EvalConfig, ModelConfig, PretrainConfig
+from vidssl.config import AugConfig, DataConfig, DemoConfig, EvalConfig, FinetuneConfig, ModelConfig, PretrainConfig
 from vidssl.errors import VidsslError
 
 HELP = {
@@ -101,6 +101,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fields(ev, EvalConfig, skip=("out_dir", "data"))
     ev.add_argument("--out", dest="out_dir", default="runs/eval", help="where results.json goes (default: runs/eval)")
     _add_fields(ev, DataConfig, suppress=True)  # given flags override the checkpoint's data config
+    ft = sub.add_parser("finetune", help="fine-tune a run's SSL backbone and its random init (supervised from scratch)")
+    ft.add_argument("run_dir", help="a run folder with results.json and checkpoints/last.pt (e.g. runs/demo)")
+    _add_fields(ft, FinetuneConfig)
+    ft.add_argument("--label-set", default=None, help="which labels to fine-tune on (default: the primary)")
+
+    rep = sub.add_parser("report", help="(re)build RUN_DIR/report.html: metrics, pictures, baselines")
+    rep.add_argument("run_dir")
+    rep.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+
+    emb = sub.add_parser("embed", help="write a checkpoint's embeddings of a split to an .npz file")
+    emb.add_argument("checkpoint")
+    emb.add_argument("--out", required=True, help="the .npz file to write")
+    emb.add_argument("--split", default="train", choices=("train", "test", "all"))
+    emb.add_argument("--clips-per-video", type=int, default=1)
+    emb.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+
+    ret = sub.add_parser("retrieve", help="the nearest videos of a query video in an embeddings file")
+    ret.add_argument("video", help="a video file, or a source name stored in the embeddings file")
+    ret.add_argument("--embeddings", required=True, help="an .npz written by vidssl embed")
+    ret.add_argument("-k", type=int, default=5)
+    ret.add_argument("--label-set", default=None)
+    ret.add_argument("--checkpoint", default=None, help="override the checkpoint recorded in the embeddings file")
+
     idx = sub.add_parser("index", help="scan a folder of videos: manifest plus a report of every bad file")
     idx.add_argument("path", help="folder of videos (searched recursively)")
     idx.add_argument("--out", default=None, help="manifest path (default: under the cache dir, reused by training)")
@@ -116,7 +139,8 @@ def run(argv: list[str] | None = None) -> int:
 
     if ns.command == "pretrain":
         res = api.pretrain(_pretrain_config(ns))
-        print(f"pretrained {res.step} steps in {res.elapsed_s:.0f} s, final loss {res.final_loss:.4f}; checkpoint: {res.checkpoint}")
+        if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one report
+            print(f"pretrained {res.step} steps in {res.elapsed_s:.0f} s, final loss {res.final_loss:.4f}; checkpoint: {res.checkpoint}")
     elif ns.command == "demo":
         pcfg = _pretrain_config(ns)
         cfg = DemoConfig(out_dir=ns.out_dir, pretrain=pcfg,
@@ -126,6 +150,19 @@ def run(argv: list[str] | None = None) -> int:
         pr = report["protocol"]
         print(f"\npretrained {pr['pretrain_steps']} steps in {pr['pretrain_seconds']:.0f} s; total {pr['demo_total_seconds']:.0f} s")
         print(f"run folder: {ns.out_dir} (results.json, loss_curve.png, config.json, checkpoints/last.pt)")
+    elif ns.command == "finetune":
+        entry = api.finetune_run(ns.run_dir, _pick(FinetuneConfig, ns), label_set=ns.label_set)
+        for name, r in entry["results"].items():
+            print(f"{name:12s} fine-tuned: per-clip {100 * r['per_clip_acc']:.1f}  per-video {100 * r['per_video_acc']:.1f}")
+        print(f"results: {os.path.join(ns.run_dir, 'results.json')}")
+    elif ns.command == "report":
+        print(f"report: {api.report(ns.run_dir, progress=ns.progress)}")
+    elif ns.command == "embed":
+        path = api.embed(ns.checkpoint, ns.out, split=ns.split, clips_per_video=ns.clips_per_video, progress=ns.progress)
+        print(f"embeddings: {path}")
+    elif ns.command == "retrieve":
+        for n in api.retrieve(ns.video, ns.embeddings, ns.k, label_set=ns.label_set, checkpoint_path=ns.checkpoint):
+            print(f"{n.cosine:.3f}  {n.label}  {n.source}")
     elif ns.command == "index":
         from vidssl.data.index import default_index_path, index_dataset
 

@@ -84,6 +84,9 @@ class PretrainConfig:
     deterministic: bool = False
     resume: bool = False
     threads: int = 0  # torch threads; 0 = torch's default
+    device: str = "auto"  # auto | cpu | cuda
+    amp: bool = True  # bf16 autocast on CUDA (ignored on the CPU)
+    sync_bn: bool = True  # multi-process runs: BatchNorm statistics over the global batch
     progress: bool = True
 
     def validate(self) -> None:
@@ -105,6 +108,8 @@ class PretrainConfig:
             raise VidsslError(f"--temperature must be > 0, got {self.temperature}")
         if self.lr <= 0:
             raise VidsslError(f"--lr must be > 0, got {self.lr}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise VidsslError(f"unknown device {self.device!r}; choose auto, cpu or cuda")
         if self.optimizer not in ("adamw", "sgd"):
             raise VidsslError(f"unknown optimizer {self.optimizer!r}; choose adamw or sgd")
         if self.model.width <= 0:
@@ -136,6 +141,32 @@ class EvalConfig:
             raise VidsslError(f"--clip-frames must be >= 1, got {self.data.clip_frames}")
         if self.knn_k < 1:
             raise VidsslError(f"--knn-k must be >= 1, got {self.knn_k}")
+
+
+@dataclass
+class FinetuneConfig:
+    """Full fine-tuning (``vidssl finetune``): whole network, backbone lr = head lr x ratio."""
+
+    steps: int = 300
+    batch_size: int = 32
+    lr: float = 1e-3  # the head's peak learning rate (AdamW)
+    backbone_lr_ratio: float = 0.1  # backbone lr = lr * ratio
+    weight_decay: float = 1e-4  # on weights, not on norms and biases
+    clips_per_video: int = 4  # K uniformly spaced test clips per video
+    seed: int = 0
+    progress: bool = True
+
+    def validate(self) -> None:
+        if self.steps < 1:
+            raise VidsslError(f"fine-tune steps must be >= 1, got {self.steps}")
+        if self.batch_size < 1:
+            raise VidsslError(f"fine-tune batch size must be >= 1, got {self.batch_size}")
+        if self.lr <= 0:
+            raise VidsslError(f"fine-tune lr must be > 0, got {self.lr}")
+        if self.backbone_lr_ratio < 0:
+            raise VidsslError(f"backbone lr ratio must be >= 0 (0 freezes the backbone), got {self.backbone_lr_ratio}")
+        if self.clips_per_video < 1:
+            raise VidsslError(f"clips per video must be >= 1, got {self.clips_per_video}")
 
 
 @dataclass

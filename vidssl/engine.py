@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from vidssl import checkpoint
@@ -19,6 +21,7 @@ from vidssl.data.loading import open_dataset, train_loader
 from vidssl.errors import VidsslError
 from vidssl.io import atomic_write, ensure_writable_dir, write_json
 from vidssl.methods import create
+from vidssl.modules import distributed as dist
 
 
 @dataclass
@@ -72,9 +75,27 @@ def _trim_log(path: Path, upto_step: int) -> None:
         f.write("".join(k + "\n" for k in keep))
 
 
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise VidsslError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu or auto")
+    return torch.device(name)
+
+
 def pretrain(cfg: PretrainConfig) -> TrainResult:
-    """Pretrain ``cfg.method`` on the train split of ``cfg.data``; returns where it wrote."""
+    """Pretrain ``cfg.method`` on the train split of ``cfg.data``; returns where it wrote.
+
+    Under torchrun (WORLD_SIZE > 1) every process trains on its share of each global
+    batch of ``cfg.batch_size`` clips with DDP; rank 0 alone writes logs and checkpoints.
+    """
     cfg.validate()
+    device = resolve_device(cfg.device)
+    distributed = dist.init_from_env(device)
+    rank, world = dist.rank(), dist.world_size()
+    if cfg.batch_size % world:
+        raise VidsslError(f"--batch-size {cfg.batch_size} is the global batch: it must divide by the {world} processes")
+    main = rank == 0
     out = ensure_writable_dir(cfg.out_dir)
     ckpt_dir = ensure_writable_dir(out / "checkpoints")
     last = ckpt_dir / "last.pt"
@@ -84,6 +105,9 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
 
     train, _ = open_dataset(cfg.data)
     model = build_model(cfg)
+    if distributed and cfg.sync_bn:
+        dist.convert_batchnorm(model, device)
+    model.to(device)
     opt = make_optimizer(model, cfg)
     arch = checkpoint.arch_of(cfg)
     step, elapsed = 0, 0.0
@@ -96,30 +120,38 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
         checkpoint.load_weights(model, ck["model"], last)
         opt.load_state_dict(ck["optimizer"])
         step, elapsed = ck["step"], ck["elapsed_s"]
-    _trim_log(log_path, step)  # lines past the checkpoint (all of them for a fresh run) are dropped
-    write_json(out / "config.json", {"command": "pretrain", "config": to_dict(cfg), "dataset": train.name, "train_videos": len(train)})
+    if main:
+        _trim_log(log_path, step)  # lines past the checkpoint (all of them for a fresh run) are dropped
+        write_json(out / "config.json", {"command": "pretrain", "config": to_dict(cfg), "dataset": train.name,
+                                         "train_videos": len(train), "processes": world, "device": str(device)})
+    net = model
+    if distributed:
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     def save(at: int) -> None:
-        checkpoint.save(last, step=at, model=model.state_dict(), optimizer=opt.state_dict(),
-                        arch=arch, config=to_dict(cfg), elapsed_s=elapsed)
+        if main:
+            checkpoint.save(last, step=at, model=model.state_dict(), optimizer=opt.state_dict(),
+                            arch=arch, config=to_dict(cfg), elapsed_s=elapsed)
 
     model.train()
     loss_val = float("nan")
     if step >= cfg.steps:
         return TrainResult(out, last, step, loss_val, elapsed)
-    loader = train_loader(train, cfg, step)
-    bar = tqdm(total=cfg.steps, initial=step, desc=f"pretrain {cfg.method}", disable=not cfg.progress,
+    loader = train_loader(train, cfg, step, rank, world)
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"pretrain {cfg.method}", disable=not (cfg.progress and main),
                mininterval=1.0, dynamic_ncols=True)
+    amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and cfg.amp)
     t_log, n_log = time.perf_counter(), 0
-    with open(log_path, "a") as log:
+    with open(log_path, "a") if main else contextlib.nullcontext() as log:
         t_prev = time.perf_counter()
         for batch in loader:  # wall time includes waiting for data, so clips/s is honest
             lr = lr_at(step, cfg)
             for g in opt.param_groups:
                 g["lr"] = lr
-            views = list(batch.unbind(1))  # V tensors of B x C x T x H x W
-            loss = model(views)
-            if not torch.isfinite(loss):
+            views = list(batch.to(device, non_blocking=True).unbind(1))  # V tensors of B x C x T x H x W
+            with amp:
+                loss = net(views)
+            if not _all_finite(loss):
                 bar.close()
                 kept = f"the last good checkpoint {last} is kept" if last.exists() else "no checkpoint was written yet"
                 raise VidsslError(
@@ -135,9 +167,9 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
             t_now = time.perf_counter()
             elapsed, t_prev = elapsed + (t_now - t_prev), t_now
             loss_val = loss.item()
-            n_log += batch.shape[0]
+            n_log += batch.shape[0] * world
             bar.update(1)
-            if step % cfg.log_every == 0 or step == cfg.steps:
+            if main and (step % cfg.log_every == 0 or step == cfg.steps):
                 now = time.perf_counter()
                 rate = n_log / (now - t_log)
                 t_log, n_log = now, 0
@@ -147,4 +179,13 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 save(step)
     bar.close()
+    dist.barrier()  # every process returns once rank 0's last checkpoint is on disk
     return TrainResult(out, last, step, loss_val, elapsed)
+
+
+def _all_finite(loss: torch.Tensor) -> bool:
+    """Whether the loss is finite in every process (so that all stop together on a NaN)."""
+    bad = (~torch.isfinite(loss.detach())).float().reshape(1)
+    if dist.is_distributed():
+        torch.distributed.all_reduce(bad)
+    return bad.item() == 0

@@ -52,7 +52,7 @@ def ensure_writable_dir(path: str | Path) -> Path:
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".vidssl-write-test"
+        probe = path / f".vidssl-write-test-{os.getpid()}"  # per process: ranks check the same dir
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as e:

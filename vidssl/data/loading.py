@@ -51,13 +51,16 @@ class StepBatchSampler(Sampler):
     """Yields, for steps ``start..stop-1``, lists of ``(video index, step, slot)``.
 
     Each epoch is a fresh permutation seeded by (seed, epoch); incomplete batches are dropped.
+    With ``world`` processes, process ``rank`` gets its share of each global batch; slots
+    stay global, so every clip is augmented the same whatever the number of processes.
     """
 
-    def __init__(self, n: int, batch_size: int, seed: int, start: int, stop: int) -> None:
+    def __init__(self, n: int, batch_size: int, seed: int, start: int, stop: int, rank: int = 0, world: int = 1) -> None:
         if batch_size > n:
             raise VidsslError(f"--batch-size {batch_size} is larger than the training set ({n} videos)")
         self.n, self.bs, self.seed, self.start, self.stop = n, batch_size, seed, start, stop
         self.per_epoch = n // batch_size
+        self.rank, self.world = rank, world
 
     def batch(self, step: int) -> list[tuple[int, int, int]]:
         epoch, k = divmod(step, self.per_epoch)
@@ -65,8 +68,9 @@ class StepBatchSampler(Sampler):
         return [(int(i), step, j) for j, i in enumerate(perm[k * self.bs : (k + 1) * self.bs])]
 
     def __iter__(self) -> Iterator[list[tuple[int, int, int]]]:
+        share = self.bs // self.world  # process r takes the r-th share of each global batch
         for step in range(self.start, self.stop):
-            yield self.batch(step)
+            yield self.batch(step)[self.rank * share : (self.rank + 1) * share]
 
     def __len__(self) -> int:
         return self.stop - self.start
@@ -89,12 +93,12 @@ class ViewDataset(Dataset):
         )
 
 
-def train_loader(dataset, cfg, start_step: int) -> DataLoader:
-    """Batches of views ``(B, V, 3, T, S, S)`` for steps ``start_step..cfg.steps-1``."""
+def train_loader(dataset, cfg, start_step: int, rank: int = 0, world: int = 1) -> DataLoader:
+    """Batches of views ``(B / world, V, 3, T, S, S)`` for steps ``start_step..cfg.steps-1``."""
     from vidssl.methods import METHODS
 
     views = ViewDataset(dataset, cfg.aug, cfg.data, METHODS[cfg.method].num_views, cfg.seed)
-    sampler = StepBatchSampler(len(dataset), cfg.batch_size, cfg.seed, start_step, cfg.steps)
+    sampler = StepBatchSampler(len(dataset), cfg.batch_size, cfg.seed, start_step, cfg.steps, rank, world)
     return DataLoader(
         views, batch_sampler=sampler, num_workers=cfg.data.num_workers,
         persistent_workers=False, pin_memory=torch.cuda.is_available(),

@@ -16,7 +16,9 @@ BN statistics come from different samples than its query's. In one process a per
 alone changes nothing (batch statistics do not depend on sample order), so we simulate
 ``bn_groups`` devices: queries are encoded in ``bn_groups`` consecutive chunks, keys on a
 randomly permuted batch in the same number of chunks, then un-permuted. Both encoders
-run in train mode (batch statistics), as in the reference code.
+run in train mode (batch statistics), as in the reference code. Under torchrun the
+engine's default ``sync_bn`` makes BatchNorm statistics global instead (SyncBN, as MoCo v3
+does); the keys of every process are gathered into one identical queue.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidssl.losses import info_nce
+from vidssl.modules.distributed import gather
 from vidssl.modules.heads import mlp_head
 from vidssl.modules.momentum import ema_update, momentum_copy
 from vidssl.modules.queue import KeyQueue
@@ -72,7 +75,7 @@ class VideoMoCo(nn.Module):
         # the queue still holds only earlier batches' keys; clone it, since enqueueing below writes in place
         loss = info_nce(q, k, self.queue.keys.clone(), temperature=self.temperature)
         if self.training:
-            self.queue.dequeue_and_enqueue(k)
+            self.queue.dequeue_and_enqueue(gather(k))  # multi-process: every process's keys, same queue everywhere
         return loss
 
     def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:

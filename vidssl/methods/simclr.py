@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from vidssl.losses import nt_xent
+from vidssl.modules.distributed import gather_with_grad
 from vidssl.modules.heads import mlp_head
 
 
@@ -22,4 +23,5 @@ class VideoSimCLR(nn.Module):
         """views: two (N, C, T, H, W) batches. Returns the loss."""
         n = views[0].shape[0]
         z = self.head(self.backbone(torch.cat(views)))  # 2N x D, one pass keeps BN statistics shared
-        return nt_xent(z[:n], z[n:], temperature=self.temperature)
+        # multi-process: negatives from the global batch; every process computes the same global loss
+        return nt_xent(gather_with_grad(z[:n]), gather_with_grad(z[n:]), temperature=self.temperature)

@@ -1,0 +1,366 @@
+"""One self-contained HTML page about a run: what was trained, how well, and what it learned.
+
+:func:`build_report` reads ``run_dir/results.json`` and writes ``run_dir/report.html``
+(pictures embedded as base64 PNG data URIs, CSS inline, no external resource) and the
+pictures themselves under ``run_dir/report_files/``.
+
+Every number in the HTML text is read from ``results.json`` and formatted the way
+``vidssl.api.format_table`` prints it (percent, one decimal); the differences to the
+baselines are differences of the displayed values. The pictures need features and
+predictions, which results.json does not hold: they are recomputed from the checkpoint
+with the protocol recorded in results.json, and the page says whether the recomputed
+probe predictions agree with the accuracy in results.json.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidssl.errors import VidsslError
+from vidssl.io import atomic_write, ensure_writable_dir
+
+PICTURES_DIR = "report_files"
+NAMES = {"ssl": "self-supervised", "random_init": "random init", "supervised": "supervised from scratch"}
+
+
+def pct(x: float | None) -> str:
+    """A fraction as the report (and ``format_table``) shows it: percent, one decimal."""
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def _diff(a: str, b: str) -> str:
+    """``a - b`` of two displayed values, exact in decimal (so it matches what a reader computes)."""
+    d = Decimal(a) - Decimal(b)
+    return f"{'+' if d >= 0 else '−'}{abs(d)}"
+
+
+def _signed(d: str) -> str:
+    return f"<span class=\"{'pos' if d[0] == '+' else 'neg'}\">{d} points</span>"
+
+
+@dataclass
+class Picture:
+    title: str
+    caption: str
+    path: Path | None = None  # None: left out, see caption
+
+
+def read_results(run_dir: str | Path) -> dict[str, Any]:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise VidsslError(f"run folder {run_dir} does not exist; pass a folder written by vidssl demo or vidssl eval")
+    path = run_dir / "results.json"
+    if not path.is_file():
+        raise VidsslError(f"{run_dir} has no results.json; evaluate the run first "
+                          f"(vidssl eval CHECKPOINT --out {run_dir})")
+    try:
+        results = json.loads(path.read_text())
+    except ValueError as e:
+        raise VidsslError(f"{path} is not valid JSON ({e}); re-run the evaluation to rewrite it") from e
+    if not isinstance(results, dict) or not isinstance(results.get("results"), dict) or "ssl" not in results["results"]:
+        raise VidsslError(f"{path} holds no evaluation results (no results.ssl); re-run the evaluation")
+    return results
+
+
+def run_checkpoint(run_dir: str | Path, results: dict[str, Any]) -> Path:
+    """The run's own ``checkpoints/last.pt`` (so a copied run folder works), else the one results.json names."""
+    own = Path(run_dir) / "checkpoints" / "last.pt"
+    if own.is_file():
+        return own
+    named = results.get("protocol", {}).get("checkpoint")
+    if named and Path(named).is_file():
+        return Path(named)
+    raise VidsslError(f"no checkpoint for {run_dir}: neither {own} nor {named!r} exists; the pictures need the weights")
+
+
+def primary_label_set(results: dict[str, Any]) -> str:
+    for name, m in results["results"]["ssl"]["labels"].items():
+        if "skipped" not in m:
+            return name
+    raise VidsslError("results.json has no evaluated label set")
+
+
+# ---------------------------------------------------------------- pictures
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def make_pictures(run_dir: Path, results: dict[str, Any], progress: bool = False, k: int = 5) -> list[Picture]:
+    """Recompute features with the recorded protocol and draw every picture (one failure leaves one out)."""
+    from vidssl import api
+    from vidssl.config import DataConfig, from_dict
+    from vidssl.data.loading import open_dataset
+    from vidssl.engine import build_model
+    from vidssl.eval import pictures as P
+    from vidssl.eval.features import extract_features
+    from vidssl.eval.protocols import linear_probe
+
+    out = ensure_writable_dir(run_dir / PICTURES_DIR)
+    model, pcfg, _ = api.load_pretrain_checkpoint(run_checkpoint(run_dir, results))
+    ecfg = results.get("eval_config", {})
+    data = from_dict(DataConfig, ecfg["data"]) if ecfg.get("data") else pcfg.data
+    train, test = open_dataset(data)
+    label = primary_label_set(results)
+    names = test.class_names[label]
+    y_tr, y_te = train.labels[label], test.labels[label]
+    backbones = {"ssl": model.backbone, "random_init": build_model(pcfg).backbone}
+    cpv, bs = ecfg.get("clips_per_video", 1), ecfg.get("batch_size", 64)
+    feats = {  # name -> (train (N, D), test (M, D)) per-video features, as the evaluation computed them
+        n: tuple(extract_features(b, ds, data, cpv, bs, progress, f"report: {n} {ds.name}")[0] for ds in (train, test))
+        for n, b in backbones.items()
+    }
+    pics: list[Picture] = []
+
+    def attempt(title: str, caption: str, draw) -> None:
+        try:
+            pics.append(Picture(title, caption, draw()))
+        except VidsslError as e:
+            pics.append(Picture(title, f"Left out: {e}"))
+
+    attempt("Training curves", "Pretraining loss and learning rate at every logged step (train_log.jsonl).",
+            lambda: P.training_curves(run_dir / "train_log.jsonl", out / "curves.png"))
+    for n in backbones:
+        attempt(f"t-SNE map, {NAMES[n]}", f"Test videos' {NAMES[n]} features, coloured by {label} class. "
+                "Clusters that follow the colours mean the classes are separable without labels.",
+                lambda n=n: P.tsne_map(feats[n][1], y_te, names, out / f"tsne_{n}.png", seed=pcfg.seed,
+                                       title=f"{NAMES[n]}: test embeddings"))
+
+    def grid() -> Path:
+        f_tr, f_te = feats["ssl"]
+        firsts = [int(np.flatnonzero(y_te == c)[0]) for c in range(len(names)) if (y_te == c).any()][:8]
+        if k > len(train):
+            raise VidsslError(f"the train split has {len(train)} videos, fewer than the {k} neighbours shown")
+        sim = _unit(f_te[firsts]) @ _unit(f_tr).T  # cosine, as the retrieval protocol
+        order = np.argsort(-sim, axis=1, kind="stable")[:, :k]
+        return P.retrieval_grid(test, firsts, train, order, out / "retrieval.png", label_set=label,
+                                cosines=np.take_along_axis(sim, order, 1))
+
+    attempt("Nearest neighbours", f"One test video per {label} class (left, middle frames) and its {k} most "
+            "cosine-similar train videos under the self-supervised features; green: same class, red: another class.",
+            grid)
+    for n, bb in backbones.items():
+        attempt(f"First-layer kernels, {NAMES[n]}", "The stem's 3D convolution kernels as RGB, each min-max "
+                "normalised; the time slices of a kernel side by side (slices that differ respond to change).",
+                lambda n=n, bb=bb: P.kernel_grid(bb, out / f"kernels_{n}.png", title=NAMES[n]))
+    for n in backbones:
+        title = f"Confusion matrix, {NAMES[n]}"
+        try:
+            f_tr, f_te = feats[n]
+            probe = linear_probe(f_tr, y_tr, f_te, y_te, tuple(ecfg.get("probe_cs", (1.0,))),
+                                 ecfg.get("probe_val_fraction", 0.2), ecfg.get("seed", 0))
+            recorded = results["results"].get(n, {}).get("labels", {}).get(label, {}).get("linear_probe", {})
+            if pct(probe.accuracy) == pct(recorded.get("accuracy")):
+                note = "They give the accuracy recorded in results.json."
+            else:
+                note = ("They do not reproduce the accuracy in results.json (other software, threads or data): "
+                        "read the matrix as indicative.")
+            path = P.confusion_matrix(y_te, np.asarray(probe.predictions), names, out / f"confusion_{n}.png",
+                                      title=f"linear probe on {NAMES[n]} features, test videos")
+            pics.append(Picture(title, f"Linear-probe predictions on the test videos ({label} labels), recomputed "
+                                f"from the checkpoint with the recorded protocol. {note}", path))
+        except VidsslError as e:
+            pics.append(Picture(title, f"Left out: {e}"))
+    return pics
+
+
+# ---------------------------------------------------------------- HTML
+
+CSS = """
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2430;background:#f6f7f9;margin:0}
+main{max-width:1120px;margin:0 auto;padding:24px 28px 60px;background:#fff;min-height:100vh}
+h1{font-size:26px;margin:0 0 4px}
+h2{font-size:19px;margin:34px 0 10px;border-bottom:1px solid #e3e6ea;padding-bottom:4px}
+h3{font-size:15px;margin:18px 0 6px}.sub{color:#5b6573;margin:0 0 14px}
+table{border-collapse:collapse;margin:6px 0 12px;font-variant-numeric:tabular-nums}
+th,td{padding:4px 10px;border-bottom:1px solid #e7e9ec;text-align:right}th{background:#f1f3f5;font-weight:600}
+td:first-child,th:first-child,td.l{text-align:left}.best{font-weight:700}.muted{color:#7a8491}
+.headline{display:flex;gap:14px;flex-wrap:wrap;margin:14px 0}
+.card{border:1px solid #e3e6ea;border-radius:8px;padding:10px 14px;min-width:190px;background:#fbfcfd}
+.card b{display:block;font-size:24px}.card span{color:#5b6573;font-size:13px}
+.pos{color:#1a7f37}.neg{color:#c62828}
+.pics{display:flex;flex-wrap:wrap;gap:18px}figure{margin:0 0 14px;flex:1 1 480px;max-width:100%}
+figure img{max-width:100%;height:auto;border:1px solid #e3e6ea;border-radius:4px;image-rendering:pixelated}
+figure.wide{flex-basis:100%}figcaption{font-size:13px;color:#4a5360;margin-top:4px}
+pre{background:#f4f5f7;padding:10px;border-radius:6px;overflow:auto;font-size:12px}
+details summary{cursor:pointer;color:#2d5fa8;margin:6px 0}
+"""
+
+
+def _e(x: Any) -> str:
+    return html.escape(str(x))
+
+
+def _metrics_rows(res: dict[str, Any], label: str) -> tuple[list[str], list[list[str]]]:
+    """Header and rows (display strings) of one label set's metrics table."""
+    ks: list[str] = []
+    knn_k = None
+    for m in res.values():
+        lm = m.get("labels", {}).get(label, {})
+        for r in lm.get("retrieval", {}):
+            if r not in ks:
+                ks.append(r)
+        knn_k = knn_k or lm.get("knn", {}).get("k")
+    header = ["backbone", "linear probe", f"kNN (k={knn_k})", *ks, "chance"]
+    rows = []
+    for name, m in res.items():
+        lm = m.get("labels", {}).get(label)
+        if lm is None or "skipped" in lm:
+            continue
+        rows.append([NAMES.get(name, name), pct(lm["linear_probe"]["accuracy"]), pct(lm["knn"]["accuracy"]),
+                     *(pct(lm["retrieval"].get(k)) for k in ks), pct(lm["chance"])])
+    return header, rows
+
+
+def _table(header: list[str], rows: list[list[str]], bold_best_from: int = 1, bold_until: int | None = None) -> str:
+    until = bold_until if bold_until is not None else len(header)
+    best = {}
+    for j in range(bold_best_from, until):
+        vals = [Decimal(r[j]) for r in rows if r[j] not in ("-", "")]
+        best[j] = max(vals) if len(vals) > 1 else None
+    out = ["<table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr>"]
+    for r in rows:
+        cells = []
+        for j, c in enumerate(r):
+            is_best = best.get(j) is not None and c not in ("-", "") and Decimal(c) == best[j]
+            cls = ' class="best"' if is_best else ""
+            cells.append(f"<td{cls}>{_e(c)}</td>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    return "\n".join(out) + "</table>"
+
+
+def _comparison(results: dict[str, Any]) -> str:
+    """Sentences comparing the self-supervised backbone with each baseline, per label set."""
+    res = results["results"]
+    items = []
+    for label, lm in res["ssl"]["labels"].items():
+        if "skipped" in lm:
+            items.append(f"<li><b>{_e(label)}</b>: not evaluated ({_e(lm['skipped'])})</li>")
+            continue
+        ssl_lp, ssl_knn = pct(lm["linear_probe"]["accuracy"]), pct(lm["knn"]["accuracy"])
+        for base, m in res.items():
+            bl = m.get("labels", {}).get(label)
+            if base == "ssl" or bl is None or "skipped" in bl:
+                continue
+            b_lp, b_knn = pct(bl["linear_probe"]["accuracy"]), pct(bl["knn"]["accuracy"])
+            items.append(f"<li><b>{_e(label)}</b>, self-supervised vs {_e(NAMES.get(base, base))}: linear probe "
+                         f"{ssl_lp}% vs {b_lp}% ({_signed(_diff(ssl_lp, b_lp))}), kNN {ssl_knn}% vs {b_knn}% "
+                         f"({_signed(_diff(ssl_knn, b_knn))}); chance {pct(lm['chance'])}%.</li>")
+    ft = results.get("finetune")
+    if ft and "ssl" in ft.get("results", {}) and "random_init" in ft["results"]:
+        a, b = pct(ft["results"]["ssl"]["per_video_acc"]), pct(ft["results"]["random_init"]["per_video_acc"])
+        items.append(f"<li><b>{_e(ft.get('label_set', ''))}</b>, fine-tuned, per video: from self-supervised init {a}% "
+                     f"vs supervised from scratch {b}% ({_signed(_diff(a, b))}).</li>")
+    return "<ul>" + "\n".join(items) + "</ul>"
+
+
+def _finetune_section(results: dict[str, Any]) -> str:
+    ft = results.get("finetune")
+    if not ft or not ft.get("results"):
+        return ("<p class=\"muted\">No fine-tuning results in results.json "
+                "(run <code>vidssl.api.finetune_run</code> on this folder to add them).</p>")
+    names = {"ssl": "self-supervised init", "random_init": "random init = supervised from scratch"}
+    rows = [[names.get(n, n), pct(r["per_clip_acc"]), pct(r["per_video_acc"]), str(r["steps"]), str(r["seconds"])]
+            for n, r in ft["results"].items()]
+    first = next(iter(ft["results"].values()))
+    cfg = ft.get("config", {})
+    return (f"<p>Whole network trained on the <b>{_e(ft.get('label_set', ''))}</b> train labels; "
+            f"backbone learning rate {_e(cfg.get('backbone_lr_ratio', '?'))} × the head's; "
+            f"test: {_e(first.get('clips_per_video', '?'))} uniformly spaced clips per video, per-video = mean of the "
+            "clips' probabilities.</p>"
+            + _table(["initialisation", "per clip", "per video", "steps", "seconds"], rows, 1, 3))
+
+
+def _protocol_table(results: dict[str, Any]) -> str:
+    p = results.get("protocol", {})
+    rows = []
+    for k, v in p.items():
+        if isinstance(v, dict):
+            v = ", ".join(f"{a} {b}" for a, b in v.items())
+        rows.append(f"<tr><td class=\"l\">{_e(k.replace('_', ' '))}</td><td class=\"l\">{_e(v)}</td></tr>")
+    return "<table>" + "\n".join(rows) + "</table>"
+
+
+def _img(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _cards(results: dict[str, Any]) -> str:
+    """The headline numbers: primary linear probe for SSL and random init, chance, fine-tuned."""
+    res, label = results["results"], primary_label_set(results)
+    lm = res["ssl"]["labels"][label]
+    cards = [(pct(lm["linear_probe"]["accuracy"]), f"linear probe, {label}, self-supervised")]
+    base = res.get("random_init", {}).get("labels", {}).get(label, {})
+    if "linear_probe" in base:
+        cards.append((pct(base["linear_probe"]["accuracy"]), f"linear probe, {label}, random init"))
+    cards.append((pct(lm["chance"]), "chance (largest class)"))
+    ft = results.get("finetune", {}).get("results", {})
+    if "ssl" in ft:
+        cards.append((pct(ft["ssl"]["per_video_acc"]), "fine-tuned from self-supervised, per video"))
+    return ("<div class=\"headline\">" + "".join(f"<div class=\"card\"><b>{v}%</b><span>{_e(t)}</span></div>"
+                                                  for v, t in cards) + "</div>")
+
+
+def render_html(results: dict[str, Any], pictures: list[Picture], title: str) -> str:
+    pc = results.get("pretrain_config", {})
+    p = results.get("protocol", {})
+    res = results["results"]
+    model = pc.get("model", {})
+    body = [
+        f"<h1>{_e(pc.get('method', 'run'))} on {_e(p.get('dataset', '?'))}</h1>",
+        (f"<p class=\"sub\">{_e(title)} · backbone {_e(model.get('backbone', '?'))} "
+         f"(width {_e(model.get('width', '?'))}, {_e(res['ssl'].get('feature_dim', '?'))}-d features) · "
+         f"{_e(p.get('pretrain_steps', '?'))} pretraining steps "
+         f"in {_e(p.get('pretrain_seconds', '?'))} s · {_e(p.get('train_videos', '?'))} train / "
+         f"{_e(p.get('test_videos', '?'))} test videos</p>"),
+        _cards(results),
+        "<h2>Compared with the baselines</h2>",
+        _comparison(results),
+        ("<h2>Frozen features</h2><p>Linear probe (logistic regression on standardised features), weighted kNN and "
+         "Recall@k (a test video's nearest train videos by cosine), in percent of test videos; "
+         "bold: best per column.</p>"),
+    ]
+    for lab in res["ssl"]["labels"]:
+        header, rows = _metrics_rows(res, lab)
+        if rows:
+            body += [f"<h3>{_e(lab)} labels</h3>", _table(header, rows, 1, len(header) - 1)]
+    body += ["<h2>Fine-tuned</h2>", _finetune_section(results), "<h2>Pictures</h2><div class=\"pics\">"]
+    for pic in pictures:
+        wide = " class=\"wide\"" if pic.title.startswith(("Nearest", "Training")) else ""
+        img = f"<img alt=\"{_e(pic.title)}\" src=\"{_img(pic.path)}\">" if pic.path else ""
+        body.append(f"<figure{wide}><h3>{_e(pic.title)}</h3>{img}<figcaption>{_e(pic.caption)}</figcaption></figure>")
+    body += [
+        "</div><h2>Configuration</h2>", _protocol_table(results),
+        "<details><summary>pretraining config</summary><pre>" + _e(json.dumps(pc, indent=2)) + "</pre></details>",
+        "<details><summary>evaluation config</summary><pre>" + _e(json.dumps(results.get("eval_config", {}), indent=2))
+        + "</pre></details>",
+    ]
+    if results.get("finetune", {}).get("config"):
+        body.append("<details><summary>fine-tuning config</summary><pre>"
+                    + _e(json.dumps(results["finetune"]["config"], indent=2)) + "</pre></details>")
+    body.append("<p class=\"muted\">Every number in the text and tables is read from results.json; differences are "
+                "of the displayed values. Pictures are recomputed from the checkpoint.</p>")
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{_e(title)}</title>"
+            f"<style>{CSS}</style></head><body><main>\n" + "\n".join(body) + "\n</main></body></html>\n")
+
+
+def build_report(run_dir: str | Path, *, progress: bool = False) -> Path:
+    """Write ``run_dir/report.html`` (self-contained) and its pictures; returns the HTML path."""
+    run_dir = Path(run_dir)
+    results = read_results(run_dir)
+    pictures = make_pictures(run_dir, results, progress)
+    page = render_html(results, pictures, f"vidssl report: {run_dir.resolve().name}")
+    path = run_dir / "report.html"
+    with atomic_write(path, "w") as f:
+        f.write(page)
+    return path
