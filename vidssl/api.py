@@ -71,7 +71,7 @@ def evaluate(checkpoint_path: str | Path, cfg: EvalConfig | None = None, *, writ
     out = ensure_writable_dir(cfg.out_dir) if write else None
     model, pcfg, ck = load_pretrain_checkpoint(checkpoint_path)
     data = cfg.data or pcfg.data
-    train, test = open_dataset(data)
+    train, test = open_dataset(data, progress=cfg.progress)
     random_init = build_model(pcfg)  # the trained model's exact starting weights
     t0 = time.perf_counter()
     results = evaluate_backbones({"ssl": model.backbone, "random_init": random_init.backbone}, train, test, data, cfg)

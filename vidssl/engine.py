@@ -103,7 +103,7 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
         torch.set_num_threads(cfg.threads)
     torch.use_deterministic_algorithms(cfg.deterministic)
 
-    train, _ = open_dataset(cfg.data)
+    train, _ = open_dataset(cfg.data, progress=cfg.progress and main)
     model = build_model(cfg)
     if distributed and cfg.sync_bn:
         dist.convert_batchnorm(model, device)

@@ -267,7 +267,7 @@ def _finetune_section(results: dict[str, Any]) -> str:
     ft = results.get("finetune")
     if not ft or not ft.get("results"):
         return ("<p class=\"muted\">No fine-tuning results in results.json "
-                "(run <code>vidssl.api.finetune_run</code> on this folder to add them).</p>")
+                "(run <code>vidssl finetune RUN_DIR</code> to add them).</p>")
     names = {"ssl": "self-supervised init", "random_init": "random init = supervised from scratch"}
     rows = [[names.get(n, n), pct(r["per_clip_acc"]), pct(r["per_video_acc"]), str(r["steps"]), str(r["seconds"])]
             for n, r in ft["results"].items()]

@@ -19,7 +19,7 @@ from vidssl.transforms.temporal import uniform_clips
 from vidssl.transforms.views import make_views
 
 
-def open_dataset(data) -> tuple:
+def open_dataset(data, progress: bool = True) -> tuple:
     """(train, test) datasets for a :class:`vidssl.config.DataConfig`."""
     if data.dataset == "synthetic":
         from vidssl.data.synthetic import SyntheticSpec, load_synthetic
@@ -39,7 +39,7 @@ def open_dataset(data) -> tuple:
     if data.dataset in ("folder", "ucf101", "hmdb51"):
         from vidssl.data.videos import open_video_dataset
 
-        return open_video_dataset(data)
+        return open_video_dataset(data, progress=progress)
     raise VidsslError(f"unknown dataset {data.dataset!r}; choose one of: synthetic, folder, ucf101, hmdb51")
 
 
