@@ -18,10 +18,10 @@ from vidssl.data.loading import open_dataset
 from vidssl.engine import TrainResult, build_model, pretrain
 from vidssl.errors import VidsslError
 from vidssl.eval.features import extract_features
-from vidssl.eval.protocols import knn_classify, linear_probe, retrieval_recall
+from vidssl.eval.protocols import knn_classify, linear_probe, retrieval_recall, source_groups
 from vidssl.io import ensure_writable_dir, write_json
 
-__all__ = ["pretrain", "evaluate", "demo", "load_pretrain_checkpoint"]
+__all__ = ["demo", "evaluate", "load_pretrain_checkpoint", "pretrain"]
 
 
 def load_pretrain_checkpoint(path: str | Path) -> tuple[nn.Module, PretrainConfig, dict[str, Any]]:
@@ -44,7 +44,8 @@ def evaluate_backbones(backbones: dict[str, nn.Module], train, test, data, cfg: 
         for n, label in enumerate(train.labels):
             y_tr, y_te = train.labels[label], test.labels[label]
             try:
-                probe = linear_probe(f_tr, y_tr, f_te, y_te, cfg.probe_cs, cfg.probe_val_fraction, cfg.seed)
+                probe = linear_probe(f_tr, y_tr, f_te, y_te, cfg.probe_cs, cfg.probe_val_fraction, cfg.seed,
+                                     groups=source_groups([train.source(i) for i in range(len(train))]))
                 per_label[label] = {
                     "linear_probe": probe.summary(),
                     "knn": {"k": cfg.knn_k, "accuracy": knn_classify(f_tr, y_tr, f_te, y_te, cfg.knn_k)},
@@ -94,8 +95,19 @@ def evaluate(checkpoint_path: str | Path, cfg: EvalConfig | None = None, *, writ
     }
     report["protocol"]["eval_seconds"] = round(time.perf_counter() - t0, 1)
     if out is not None:
+        _keep_finetune(out / "results.json", report)
         write_json(out / "results.json", report)
     return report
+
+
+def _keep_finetune(path: Path, report: dict[str, Any]) -> None:
+    """Carry a fine-tuning entry of the same checkpoint over when results.json is rewritten."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if "finetune" in old and old.get("protocol", {}).get("checkpoint") == report["protocol"]["checkpoint"]:
+        report["finetune"] = old["finetune"]
 
 
 def _version() -> str:
@@ -158,6 +170,7 @@ def demo(cfg: DemoConfig | None = None) -> dict[str, Any]:
     report = evaluate(res.checkpoint, ecfg)
     plot_loss_curve(run)
     report["protocol"]["demo_total_seconds"] = round(time.perf_counter() - t0, 1)
+    _keep_finetune(run / "results.json", report)
     write_json(run / "results.json", report)
     return report
 

@@ -62,3 +62,19 @@ def test_bad_evaluation_inputs_are_clear():
         knn_classify(x[y < 2], y[y < 2], x, y)
     with pytest.raises(VidsslError, match="Recall@20 needs at least 20 gallery"):
         retrieval_recall(x[::2], y[::2], x, y)
+
+
+def test_groups_from_ucf_names_and_probe_keeps_groups_whole():
+    from vidssl.eval.protocols import source_groups
+
+    names = [f"/d/ApplyEyeMakeup/v_ApplyEyeMakeup_g{g:02d}_c0{c}.avi" for g in (8, 9, 10, 11, 12) for c in (1, 2)]
+    assert source_groups(names).tolist() == [8, 8, 9, 9, 10, 10, 11, 11, 12, 12]
+    assert source_groups(names + ["other.mp4"]) is None
+    # features that identify the group but not the class: a group-blind split rewards them
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(20), 6)
+    y = rng.integers(0, 2, 20)[groups]
+    x = np.eye(20)[groups] + 0.01 * rng.normal(size=(120, 20))
+    leaky = linear_probe(x, y, x[:10], y[:10])
+    honest = linear_probe(x, y, x[:10], y[:10], groups=groups)
+    assert leaky.val_accuracy == 1.0 and honest.val_accuracy < 0.9

@@ -11,7 +11,7 @@ from vidssl.losses import info_nce
 
 def reference_info_nce(q: np.ndarray, k: np.ndarray, queue: np.ndarray, t: float) -> float:
     """He et al. 2020, eq. 1, one query at a time: -log(exp(q.k+/t) / (exp(q.k+/t) + sum_i exp(q.k_i/t)))."""
-    unit = lambda v: v / np.linalg.norm(v)  # noqa: E731
+    unit = lambda v: v / np.linalg.norm(v)
     total = 0.0
     for qi, ki in zip(q, k):
         pos = math.exp(unit(qi) @ unit(ki) / t)

@@ -14,7 +14,7 @@ def reference_nt_xent(z1: np.ndarray, z2: np.ndarray, t: float) -> float:
     n = len(z1)
     z = np.empty((2 * n, z1.shape[1]))
     z[0::2], z[1::2] = z1, z2
-    s = lambda i, j: z[i] @ z[j] / (np.linalg.norm(z[i]) * np.linalg.norm(z[j]))  # noqa: E731
+    s = lambda i, j: z[i] @ z[j] / (np.linalg.norm(z[i]) * np.linalg.norm(z[j]))
 
     def ell(i, j):
         den = sum(math.exp(s(i, k) / t) for k in range(2 * n) if k != i)

@@ -26,7 +26,7 @@ def test_random_clip_stays_inside_and_covers_all_starts():
         assert idx.min() >= 0 and idx.max() < 12
         assert np.all(np.diff(idx) == 2)
         starts.add(int(idx[0]))
-    assert starts == set(range(0, 12 - 8 + 1))
+    assert starts == set(range(12 - 8 + 1))
 
 
 def test_shift_is_bounded_by_s_and_reaches_both_ends():

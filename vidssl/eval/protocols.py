@@ -5,11 +5,13 @@ All take train features/labels (the gallery) and test features/labels (the queri
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from vidssl.errors import VidsslError
@@ -42,12 +44,28 @@ def check_labels(y_train: np.ndarray, y_test: np.ndarray) -> None:
         raise VidsslError(f"test classes {missing} have no train videos; every test class needs train examples")
 
 
+def source_groups(sources: list[str]) -> np.ndarray | None:
+    """UCF101/HMDB-style recording groups from file names (``v_Class_g08_c01.avi`` -> 8), else None.
+
+    Clips of one group are cut from one long video; a validation split that puts a group on
+    both sides measures near-duplicates, so :func:`linear_probe` keeps groups whole.
+    """
+    found = [_GROUP.search(Path(s).name) for s in sources]
+    if not sources or not all(found):
+        return None
+    return np.array([int(m.group(1)) for m in found])
+
+
+_GROUP = re.compile(r"_g(\d+)_c\d+")
+
+
 def linear_probe(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-                 cs=(0.001, 0.01, 0.1, 1.0, 10.0), val_fraction: float = 0.2, seed: int = 0) -> ProbeResult:
+                 cs=(0.001, 0.01, 0.1, 1.0, 10.0), val_fraction: float = 0.2, seed: int = 0,
+                 groups: np.ndarray | None = None) -> ProbeResult:
     """L2-regularised multinomial logistic regression on standardised features.
 
-    C is chosen on a stratified held-out ``val_fraction`` of train, then the probe is
-    refit on all of train and scored once on test.
+    C is chosen on a stratified held-out ``val_fraction`` of train (whole ``groups`` on one
+    side when given), then the probe is refit on all of train and scored once on test.
     """
     check_labels(y_train, y_test)
 
@@ -63,7 +81,13 @@ def linear_probe(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y
         # too few videos per class to hold some out: fall back to a fixed C, and say so
         best, val = 1.0, {1.0: None}
     else:
-        xa, xv, ya, yv = train_test_split(x_train, y_train, test_size=n_val, random_state=seed, stratify=y_train)
+        if groups is not None and len(np.unique(groups)) >= 2:
+            folds = max(2, int(round(1 / val_fraction)))
+            splitter = StratifiedGroupKFold(n_splits=min(folds, len(np.unique(groups))), shuffle=True, random_state=seed)
+            a, v = next(splitter.split(x_train, y_train, groups))
+            xa, xv, ya, yv = x_train[a], x_train[v], y_train[a], y_train[v]
+        else:
+            xa, xv, ya, yv = train_test_split(x_train, y_train, test_size=n_val, random_state=seed, stratify=y_train)
         val = {c: float((fit(xa, ya, c)(xv) == yv).mean()) for c in cs}
         best = max(cs, key=lambda c: (val[c], -c))  # ties go to the stronger regulariser
     pred = fit(x_train, y_train, best)(x_test)
