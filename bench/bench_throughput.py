@@ -102,15 +102,14 @@ def main() -> None:
         t_prev = time.perf_counter()
         for i, batch in enumerate(train_loader(train, bcfg, 0)):
             t_got = time.perf_counter()
+            if t0 is not None:
+                waited += t_got - t_prev  # time spent waiting for this batch
             views = list(batch.to(device, non_blocking=True).unbind(1))
-            if i == 2:
-                sync(device)
-                t0, waited, t_got = time.perf_counter(), 0.0, time.perf_counter()
-            elif i > 2:
-                waited += t_got - t_prev
             step(views)
             sync(device)
             t_prev = time.perf_counter()
+            if i == 2:  # three warm-up steps, then time the rest
+                t0 = t_prev
         loop = (t_prev - t0) / (iters - 1) if t0 else float("nan")
         row = {"batch": b, "clips_per_s_compute": b / compute, "clips_per_s_loop": b / loop,
                "tflops": flops * b / compute / 1e12, "data_wait_fraction": waited / (t_prev - t0) if t0 else None}

@@ -12,7 +12,7 @@ def test_demo_writes_a_complete_run_folder(tiny_pretrain, tmp_path):
                      eval=EvalConfig(knn_k=3, recall_ks=(1, 5), progress=False))
     report = api.demo(cfg)
     run = tmp_path / "demo"
-    for name in ("results.json", "loss_curve.png", "config.json", "train_log.jsonl", "checkpoints/last.pt"):
+    for name in ("results.json", "report.html", "loss_curve.png", "config.json", "train_log.jsonl", "checkpoints/last.pt"):
         assert (run / name).is_file(), name
     on_disk = json.loads((run / "results.json").read_text())
     assert on_disk["results"] == json.loads(json.dumps(report["results"]))

@@ -172,6 +172,10 @@ def demo(cfg: DemoConfig | None = None) -> dict[str, Any]:
     report["protocol"]["demo_total_seconds"] = round(time.perf_counter() - t0, 1)
     _keep_finetune(run / "results.json", report)
     write_json(run / "results.json", report)
+    if cfg.report:
+        from vidssl.report import build_report
+
+        build_report(run, progress=ecfg.progress)
     return report
 
 

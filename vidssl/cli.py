@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="main job: built-in data, pretrain videoSimCLR, evaluate vs random init")
     training_flags(demo, "runs/demo")
     demo.add_argument("--clips-per-video", type=int, default=1, help=HELP["clips_per_video"])
+    demo.add_argument("--report", action=argparse.BooleanOptionalAction, default=True,
+                      help="write report.html with pictures at the end")
 
     pre = sub.add_parser("pretrain", help="self-supervised pretraining")
     training_flags(pre, "runs/pretrain")
@@ -143,13 +145,14 @@ def run(argv: list[str] | None = None) -> int:
             print(f"pretrained {res.step} steps in {res.elapsed_s:.0f} s, final loss {res.final_loss:.4f}; checkpoint: {res.checkpoint}")
     elif ns.command == "demo":
         pcfg = _pretrain_config(ns)
-        cfg = DemoConfig(out_dir=ns.out_dir, pretrain=pcfg,
+        cfg = DemoConfig(out_dir=ns.out_dir, pretrain=pcfg, report=ns.report,
                          eval=EvalConfig(clips_per_video=ns.clips_per_video, seed=pcfg.seed, progress=pcfg.progress))
         report = api.demo(cfg)
         print(api.format_table(report))
         pr = report["protocol"]
         print(f"\npretrained {pr['pretrain_steps']} steps in {pr['pretrain_seconds']:.0f} s; total {pr['demo_total_seconds']:.0f} s")
-        print(f"run folder: {ns.out_dir} (results.json, loss_curve.png, config.json, checkpoints/last.pt)")
+        extra = "report.html, " if ns.report else ""
+        print(f"run folder: {ns.out_dir} ({extra}results.json, loss_curve.png, config.json, checkpoints/last.pt)")
     elif ns.command == "finetune":
         entry = api.finetune_run(ns.run_dir, _pick(FinetuneConfig, ns), label_set=ns.label_set)
         for name, r in entry["results"].items():

@@ -176,6 +176,7 @@ class DemoConfig:
     out_dir: str = "runs/demo"
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    report: bool = True  # write run_dir/report.html (pictures, tables) at the end
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
