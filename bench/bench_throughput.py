@@ -27,6 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from vidssl.config import AugConfig, DataConfig, ModelConfig, PretrainConfig
 from vidssl.data.loading import open_dataset, train_loader
 from vidssl.engine import build_model, make_optimizer
+from vidssl.transforms.views import finish_on_device
 
 
 def step_fn(model, opt, device, amp):
@@ -73,7 +74,8 @@ def main() -> None:
     peak = a.peak_tflops or (989.0 if cuda else None)
     data = DataConfig(clip_frames=16, crop_size=112, synthetic_size=128, synthetic_frames=24,
                       synthetic_train_per_class=max(batches) // 8 + 2, synthetic_test_per_class=1, num_workers=workers)
-    cfg = PretrainConfig(data=data, aug=AugConfig(), model=ModelConfig(width=a.width), batch_size=max(batches),
+    # on a GPU, colour augmentation runs batched on the device (AugConfig.on_device)
+    cfg = PretrainConfig(data=data, aug=AugConfig(on_device=cuda), model=ModelConfig(width=a.width), batch_size=max(batches),
                          steps=10**6, progress=False)
     flops = count_flops(cfg, 2)
     gpu = torch.cuda.get_device_name(device) if cuda else f"CPU, {torch.get_num_threads()} threads"
@@ -104,6 +106,8 @@ def main() -> None:
             t_got = time.perf_counter()
             if t0 is not None:
                 waited += t_got - t_prev  # time spent waiting for this batch
+            if isinstance(batch, (list, tuple)):
+                batch = finish_on_device(*(x.to(device, non_blocking=True) for x in batch))
             views = list(batch.to(device, non_blocking=True).unbind(1))
             step(views)
             sync(device)

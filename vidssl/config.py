@@ -51,6 +51,7 @@ class AugConfig:
     blur_p: float = 0.0
     blur_sigma: tuple[float, float] = (0.1, 1.0)
     framewise: bool = False  # draw spatial parameters per frame instead of per clip
+    on_device: bool = False  # colour jitter, grey and blur batched on the training device (GPU)
 
 
 @dataclass
@@ -115,6 +116,8 @@ class PretrainConfig:
         if self.model.width <= 0:
             raise VidsslError(f"--width must be > 0, got {self.model.width}")
         a = self.aug
+        if a.on_device and a.framewise:
+            raise VidsslError("--on-device augmentation is clip-consistent only; drop --framewise or --on-device")
         if self.method == "arrow_of_time" and a.reverse_p > 0:
             raise VidsslError("arrow_of_time learns playback direction: it needs --reverse-p 0")
         if not (0 < a.crop_scale[0] <= a.crop_scale[1] <= 1):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from vidssl.errors import VidsslError
 from vidssl.io import atomic_write, ensure_writable_dir, write_json
 from vidssl.methods import create
 from vidssl.modules import distributed as dist
+from vidssl.transforms.views import finish_on_device
 
 
 @dataclass
@@ -93,6 +95,9 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
     device = resolve_device(cfg.device)
     distributed = dist.init_from_env(device)
     rank, world = dist.rank(), dist.world_size()
+    if distributed and device.type == "cuda":  # one GPU per process, as torchrun numbers them
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
     if cfg.batch_size % world:
         raise VidsslError(f"--batch-size {cfg.batch_size} is the global batch: it must divide by the {world} processes")
     main = rank == 0
@@ -148,6 +153,8 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
             lr = lr_at(step, cfg)
             for g in opt.param_groups:
                 g["lr"] = lr
+            if isinstance(batch, (list, tuple)):  # --on-device: colour augmentation batched on the device
+                batch = finish_on_device(*(x.to(device, non_blocking=True) for x in batch))
             views = list(batch.to(device, non_blocking=True).unbind(1))  # V tensors of B x C x T x H x W
             with amp:
                 loss = net(views)

@@ -172,7 +172,8 @@ STD = (0.225, 0.225, 0.225)
 def normalize(video: torch.Tensor) -> torch.Tensor:
     """Standardise channels with fixed video-dataset statistics (works on (C,T,H,W) and (B,C,T,H,W))."""
     shape = (3, 1, 1, 1)
-    return (video - torch.tensor(MEAN).view(shape)) / torch.tensor(STD).view(shape)
+    mean = torch.tensor(MEAN, dtype=video.dtype, device=video.device).view(shape)
+    return (video - mean) / torch.tensor(STD, dtype=video.dtype, device=video.device).view(shape)
 
 
 def to_float(frames: np.ndarray) -> torch.Tensor:

@@ -6,7 +6,8 @@ import numpy as np
 import torch
 
 from vidssl.transforms import temporal
-from vidssl.transforms.spatial import augment_clip, normalize, to_float
+from vidssl.transforms.batched import colour_batch, pack
+from vidssl.transforms.spatial import SpatialParams, apply_spatial, augment_clip, normalize, sample_spatial, to_float
 
 
 def view_indices(num_frames: int, clip_frames: int, stride: int, aug, num_views: int, rng) -> list[np.ndarray]:
@@ -32,13 +33,29 @@ def view_indices(num_frames: int, clip_frames: int, stride: int, aug, num_views:
     return out
 
 
-def make_views(dataset, i: int, *, aug, clip_frames: int, stride: int, crop_size: int, num_views: int, rng) -> torch.Tensor:
-    """Returns (num_views, 3, clip_frames, crop_size, crop_size) normalised float views."""
+def make_views(dataset, i: int, *, aug, clip_frames: int, stride: int, crop_size: int, num_views: int, rng):
+    """Returns (num_views, 3, clip_frames, crop_size, crop_size) normalised float views.
+
+    With ``aug.on_device``: (cropped unnormalised views, (num_views, N_PARAMS) colour
+    parameters) for :func:`finish_on_device`; the random draws are the same either way.
+    """
     idx = view_indices(dataset.num_frames(i), clip_frames, stride, aug, num_views, rng)
     wanted, inverse = np.unique(np.concatenate(idx), return_inverse=True)
     frames = dataset.read_frames(i, wanted)  # each frame decoded once for all views
-    views = []
+    views, params = [], []
     for v in range(num_views):
-        sel = inverse[v * clip_frames : (v + 1) * clip_frames]
-        views.append(normalize(augment_clip(to_float(frames[sel]), aug, crop_size, rng)))
-    return torch.stack(views)
+        clip = to_float(frames[inverse[v * clip_frames : (v + 1) * clip_frames]])
+        if aug.on_device:  # crop and flip here; colour, grey and blur later, batched on the device
+            p = sample_spatial(clip.shape[2], clip.shape[3], aug, rng)
+            views.append(apply_spatial(clip, SpatialParams(p.box, p.flip), crop_size))
+            params.append(pack(p))
+        else:
+            views.append(normalize(augment_clip(clip, aug, crop_size, rng)))
+    return (torch.stack(views), torch.stack(params)) if aug.on_device else torch.stack(views)
+
+
+def finish_on_device(clips: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+    """(B, V, 3, T, S, S) cropped clips + (B, V, N_PARAMS) colour parameters -> normalised views."""
+    b, v = clips.shape[:2]
+    out = colour_batch(clips.flatten(0, 1), params.flatten(0, 1))
+    return normalize(out).view(b, v, *out.shape[1:])
