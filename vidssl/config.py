@@ -29,6 +29,7 @@ class DataConfig:
     synthetic_frames: int = 16
     synthetic_size: int = 32
     synthetic_seed: int = 0
+    synthetic_background: str = "drift"  # drift | plain | texture (see vidssl.data.synthetic)
 
 
 @dataclass

@@ -65,3 +65,16 @@ def test_impossible_sizes_are_clear_errors():
         SyntheticSpec(frames=0).validate()
     with pytest.raises(VidsslError, match="at least 1 clip"):
         SyntheticSpec(train_per_class=0).validate()
+
+
+def test_background_variants():
+    corner = {bg: generate(SyntheticSpec(1, 1, 6, 20, 5, bg))["train_videos"][:, :, :2, :2].astype(int)
+              for bg in ("drift", "plain", "texture")}
+    # drift: the background colour changes between the first and last frame; plain/texture: constant in time
+    assert np.abs(corner["drift"][:, 0] - corner["drift"][:, -1]).mean() > 5
+    assert np.array_equal(corner["plain"][:, 0], corner["plain"][:, -1])
+    tex = generate(SyntheticSpec(1, 1, 6, 20, 5, "texture"))["train_videos"][:, 0].astype(int)
+    plain = generate(SyntheticSpec(1, 1, 6, 20, 5, "plain"))["train_videos"][:, 0].astype(int)
+    assert tex[:, :4, :4].std(axis=(1, 2)).mean() > plain[:, :4, :4].std(axis=(1, 2)).mean()
+    with pytest.raises(VidsslError, match="unknown synthetic background 'stripes'"):
+        SyntheticSpec(background="stripes").validate()

@@ -26,7 +26,7 @@ def open_dataset(data, progress: bool = True) -> tuple:
 
         spec = SyntheticSpec(
             data.synthetic_train_per_class, data.synthetic_test_per_class,
-            data.synthetic_frames, data.synthetic_size, data.synthetic_seed,
+            data.synthetic_frames, data.synthetic_size, data.synthetic_seed, data.synthetic_background,
         )
         train, test = load_synthetic(spec, data.cache_dir)
         h, w = train.frame_size

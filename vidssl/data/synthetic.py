@@ -26,6 +26,7 @@ from vidssl.io import atomic_write
 
 MOTIONS = ("right", "left", "up", "down", "rotate_cw", "rotate_ccw", "grow", "shrink")
 GENERATOR_VERSION = 2
+BACKGROUNDS = ("drift", "plain", "texture")
 
 
 @dataclass(frozen=True)
@@ -37,12 +38,15 @@ class SyntheticSpec:
     frames: int = 16
     size: int = 32
     seed: int = 0
+    background: str = "drift"  # drift (default) | plain | texture; see _render_split
 
     def validate(self) -> None:
         if self.train_per_class < 1 or self.test_per_class < 1:
             raise VidsslError("synthetic data needs at least 1 clip per class in train and test")
         if self.frames < 1:
             raise VidsslError(f"synthetic frames must be >= 1, got {self.frames}")
+        if self.background not in BACKGROUNDS:
+            raise VidsslError(f"unknown synthetic background {self.background!r}; choose one of {', '.join(BACKGROUNDS)}")
         if self.size < 16:
             raise VidsslError(f"synthetic frame size must be >= 16 px, got {self.size}")
 
@@ -122,6 +126,11 @@ def _render_split(
         bg0, bg1 = (torch.from_numpy(rng.uniform(0.0, 0.5, 3).astype(np.float32))[None, :, None, None] for _ in range(2))
         fg0, fg1 = (torch.from_numpy(rng.uniform(0.55, 1.0, 3).astype(np.float32))[None, :, None, None] for _ in range(2))
         bg, colour = bg0 * (1 - w) + bg1 * w, fg0 * (1 - w) + fg1 * w  # T x 3 x 1 x 1
+        if spec.background == "plain":  # constant colours (kept to show why the default drifts)
+            bg, colour = bg0, fg0
+        elif spec.background == "texture":  # a smooth random texture, constant colours
+            low = torch.from_numpy(rng.uniform(0.0, 0.5, (1, 3, 4, 4)).astype(np.float32))
+            bg, colour = F.interpolate(low, size=(S, S), mode="bicubic", align_corners=False).clamp(0, 1), fg0
         frames = bg * (1 - alpha) + colour * alpha  # T x 3 x S x S
         videos[i] = (frames.permute(0, 2, 3, 1) * 255).round().byte().numpy()
     return videos, motions, digit_lbl[which]
