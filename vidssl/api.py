@@ -37,6 +37,7 @@ def load_pretrain_checkpoint(path: str | Path) -> tuple[nn.Module, PretrainConfi
 def evaluate_backbones(backbones: dict[str, nn.Module], train, test, data, cfg: EvalConfig) -> dict[str, Any]:
     """Every protocol for every backbone and every label set of the data."""
     results: dict[str, Any] = {}
+    groups = source_groups([train.source(i) for i in range(len(train))])  # UCF-style recording groups, if any
     for name, bb in backbones.items():
         f_tr, _ = extract_features(bb, train, data, cfg.clips_per_video, cfg.batch_size, cfg.progress, f"{name}: train features")
         f_te, _ = extract_features(bb, test, data, cfg.clips_per_video, cfg.batch_size, cfg.progress, f"{name}: test features")
@@ -44,8 +45,7 @@ def evaluate_backbones(backbones: dict[str, nn.Module], train, test, data, cfg: 
         for n, label in enumerate(train.labels):
             y_tr, y_te = train.labels[label], test.labels[label]
             try:
-                probe = linear_probe(f_tr, y_tr, f_te, y_te, cfg.probe_cs, cfg.probe_val_fraction, cfg.seed,
-                                     groups=source_groups([train.source(i) for i in range(len(train))]))
+                probe = linear_probe(f_tr, y_tr, f_te, y_te, cfg.probe_cs, cfg.probe_val_fraction, cfg.seed, groups=groups)
                 per_label[label] = {
                     "linear_probe": probe.summary(),
                     "knn": {"k": cfg.knn_k, "accuracy": knn_classify(f_tr, y_tr, f_te, y_te, cfg.knn_k)},
