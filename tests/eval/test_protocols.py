@@ -16,8 +16,11 @@ def test_probe_separable_vs_random_features():
     x, y = blobs(30)
     r = linear_probe(x, y, blobs(10, seed=0)[0], np.repeat(np.arange(3), 10))
     assert r.accuracy == 1.0 and r.C in (0.001, 0.01, 0.1, 1.0, 10.0) and 0 <= r.val_accuracy <= 1
-    noise = np.random.default_rng(2).normal(size=x.shape)
-    assert linear_probe(noise, y, noise[:30], y[:30]).accuracy < 1.0
+    # features that carry no label information score near chance on fresh test clips
+    rng = np.random.default_rng(2)
+    chance_like = linear_probe(rng.normal(size=(300, 6)), np.tile([0, 1, 2], 100), rng.normal(size=(300, 6)),
+                               np.tile([0, 1, 2], 100))
+    assert chance_like.accuracy < 0.45
 
 
 def test_probe_with_too_few_videos_to_hold_out_uses_fixed_c():
