@@ -77,6 +77,6 @@ def test_pretrain_then_eval_end_to_end(tmp_path, capsys):
 
 def test_console_entry_point_exit_code_and_no_traceback(tmp_path):
     r = subprocess.run([sys.executable, "-m", "vidssl", "pretrain", "--clip-frames", "0", "--out", str(tmp_path)],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, check=False)
     assert r.returncode == 2
     assert r.stderr.strip() == "vidssl: error: --clip-frames must be >= 1, got 0"

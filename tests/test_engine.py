@@ -1,4 +1,5 @@
 import dataclasses
+import itertools
 import json
 import os
 import signal
@@ -112,5 +113,5 @@ def test_lr_schedule_warmup_then_cosine(tiny_pretrain):
     cfg = dataclasses.replace(tiny_pretrain, lr=1.0, steps=12, warmup_steps=2)
     lrs = [lr_at(s, cfg) for s in range(12)]
     assert lrs[0] == pytest.approx(0.5) and lrs[1] == pytest.approx(1.0)
-    assert lrs[2] == pytest.approx(1.0) and all(a >= b for a, b in zip(lrs[2:], lrs[3:]))
+    assert lrs[2] == pytest.approx(1.0) and all(a >= b for a, b in itertools.pairwise(lrs[2:]))
     assert lrs[-1] == pytest.approx(0.5 * (1 + torch.cos(torch.tensor(torch.pi * 9 / 10)).item()))

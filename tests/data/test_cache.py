@@ -42,7 +42,7 @@ def test_entry_invalidated_by_edit_and_short_side(folder, tmp_path):
     cached = CachedVideoDataset(folder, tmp_path / "c", short_side=16)
     src = folder.source(0)
     old = cached.entry(0)
-    cached.load(0)
+    assert read_barcode(cached.read_frames(0, np.array([0, 9]))).tolist() == [0, 9]  # remembers where entry 0 is
     assert entry_path(tmp_path / "c", src, 32) != old
     write_video(src, barcode_frames(10)[::-1].copy())  # same size and name, new content and mtime
     os.utime(src, ns=(5, 5))
@@ -50,6 +50,24 @@ def test_entry_invalidated_by_edit_and_short_side(folder, tmp_path):
     assert read_barcode(cached.read_frames(0, np.array([0, 9]))).tolist() == [9, 0]
     assert not old.exists()  # the stale version was removed when the new one was written
     assert len(list((tmp_path / "c").glob("*.npy"))) == 1
+
+
+def test_reads_are_spans_of_the_entry_and_survive_a_cleared_cache(folder, tmp_path):
+    cached = CachedVideoDataset(folder, tmp_path / "c", short_side=16)
+    whole = np.load(build_cache(folder, tmp_path / "c", 16, progress=False).entry(2))  # 14 frames
+    for idx in ([3, 4, 5, 6], [8, 2, 2, 0], [13, 13], [], [20, 0]):  # a clip, any order, repeats, none, past the end
+        got = cached.read_frames(2, np.array(idx, dtype=np.int64))
+        assert got.shape == (len(idx), 16, 32, 3) and got.flags.writeable and got.flags.c_contiguous
+        assert np.array_equal(got, whole[np.minimum(np.array(idx, dtype=np.int64), 13)])
+    for f in (tmp_path / "c").glob("*.npy"):
+        f.unlink()  # the user clears the cache while a run goes on
+    assert np.array_equal(cached.read_frames(2, np.array([13, 0])), whole[[13, 0]])  # scattered: memory map
+    assert cached.is_cached(2)
+    for f in (tmp_path / "c").glob("*.npy"):
+        f.unlink()
+    assert np.array_equal(cached.read_frames(2, np.array([5, 4])), whole[[5, 4]])  # one span
+    cached.entry(2).write_bytes(b"not an array")  # the remembered layout must not be trusted blindly
+    assert read_barcode(cached.read_frames(2, np.array([7, 8]))).tolist() == [7, 8]
 
 
 def test_killed_build_resumes_to_identical_arrays(folder, tmp_path, monkeypatch):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from video_helpers import barcode_frames, read_barcode, ucf9, write_audio_only, write_video
 
+from vidssl.data import decode
 from vidssl.data.decode import MAX_SHORTFALL, VideoError, output_size, probe, read_all, read_frames
 
 # (codec, file name, writer options): MPEG-4 in AVI as UCF101/HMDB51, H.264 with B-frames
@@ -42,7 +43,50 @@ def test_order_duplicates_and_seeking(videos, name):
         idx = np.array([start, start - 1, start, (start + 3) % 60])
         seeked = read_frames(videos[name], idx)
         assert read_barcode(seeked).tolist() == idx.tolist()
-        assert np.array_equal(seeked, read_frames(videos[name], idx, seek_min=10**9))
+        assert np.array_equal(seeked, read_frames(videos[name], idx, seek=False))
+
+
+@pytest.mark.parametrize("name", [f[1] for f in FORMATS])
+def test_random_clips_equal_a_full_decode(videos, name):
+    # the packet index is built on the first read and reused by every later one
+    everything = read_all(videos[name], short_side=16)
+    rng = np.random.default_rng(0)
+    for _ in range(12):
+        start = int(rng.integers(0, 52))
+        idx = np.concatenate([start + np.arange(8), rng.integers(0, 60, 2)])
+        assert np.array_equal(read_frames(videos[name], idx, short_side=16), everything[idx])
+    clip = read_frames(videos[name], np.arange(30, 46))  # sorted distinct: returned without a second copy
+    assert clip.flags.writeable and clip.flags.c_contiguous and read_barcode(clip).tolist() == list(range(30, 46))
+
+
+def test_a_file_with_one_keyframe_is_read_from_the_start(tmp_path):
+    path = write_video(tmp_path / "one_gop.avi", barcode_frames(40), gop=1000, options={"sc_threshold": "1000000000"})
+    key = (str(path), path.stat().st_size, path.stat().st_mtime_ns)
+    for idx in ([30, 31, 32], [5, 39], [39, 0]):  # the first read finds it unseekable, the next ones know
+        assert read_barcode(read_frames(path, idx)).tolist() == idx
+    assert decode._INDEX[key] is None
+
+
+def test_a_replaced_file_is_indexed_again(tmp_path):
+    path = tmp_path / "v.mp4"
+    write_video(path, barcode_frames(60), "libx264", gop=10)
+    assert read_barcode(read_frames(path, [45, 50])).tolist() == [45, 50]
+    first = decode._INDEX[(str(path), path.stat().st_size, path.stat().st_mtime_ns)]
+    # another frame rate and GOP: the old index would map times to the wrong frames
+    write_video(tmp_path / "w.mp4", barcode_frames(90)[::-1], "libx264", fps=50, gop=7).replace(path)
+    assert read_barcode(read_frames(path, [45, 50, 89])).tolist() == [44, 39, 0]
+    again = decode._INDEX[(str(path), path.stat().st_size, path.stat().st_mtime_ns)]
+    assert (len(first.pts), len(again.pts)) == (60, 90) and len(again.keys) > len(first.keys)
+
+
+def test_reads_from_threads_agree(videos):
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = [(name, np.arange(s, s + 8)) for name in ("v.avi", "v.mp4", "v.mkv") for s in (0, 17, 40, 52)]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda j: read_frames(videos[j[0]], j[1], short_side=16), jobs * 3))
+    for (name, idx), frames in zip(jobs * 3, got):
+        assert np.array_equal(frames, read_all(videos[name], short_side=16)[idx])
 
 
 def test_resize_to_short_side(videos):
@@ -128,7 +172,7 @@ def test_real_ucf101_clips():
     idx = np.array([40, 41, 42, 40, 3])
     frames = read_frames(path, idx)
     assert frames.shape == (5, 120, 160, 3) and np.array_equal(frames[0], frames[3])
-    assert np.array_equal(frames, read_frames(path, idx, seek_min=10**9))
+    assert np.array_equal(frames, read_frames(path, idx, seek=False))
     assert np.array_equal(frames, read_all(path)[idx])
 
 

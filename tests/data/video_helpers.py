@@ -42,12 +42,15 @@ def read_barcode(frames: np.ndarray) -> np.ndarray:
 
 
 def write_video(path: str | Path, frames: np.ndarray, codec: str = "mpeg4", *, fps: int = 25, gop: int = 12,
-                pix_fmt: str = "yuv420p", audio: bool = False, b_frames: int | None = None) -> Path:
-    """Encode (T, H, W, 3) uint8 frames into ``path`` (container from the extension)."""
+                pix_fmt: str = "yuv420p", audio: bool = False, b_frames: int | None = None,
+                options: dict[str, str] | None = None) -> Path:
+    """Encode (T, H, W, 3) uint8 frames into ``path`` (container from the extension);
+    ``options``: encoder options (e.g. ``{"sc_threshold": "1000000000"}``: no scene-cut keyframes)."""
     with av.open(str(path), "w") as c:
         s = c.add_stream(codec, rate=fps)
         s.width, s.height, s.pix_fmt, s.bit_rate = frames.shape[2], frames.shape[1], pix_fmt, 4_000_000
         s.codec_context.gop_size = gop
+        s.options = options or {}
         if b_frames is not None:
             s.codec_context.max_b_frames = b_frames
         a = c.add_stream("aac", rate=16000) if audio else None

@@ -51,7 +51,7 @@ class ResNet3d(nn.Module):
         super().__init__()
         if width <= 0:
             raise ValueError(f"width must be > 0, got {width}")
-        chans = [max(4, int(round(c * width))) for c in (64, 128, 256, 512)]
+        chans = [max(4, round(c * width)) for c in (64, 128, 256, 512)]
         self.stem = nn.Sequential(
             nn.Conv3d(3, chans[0], (3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False),
             norm_layer(chans[0]),

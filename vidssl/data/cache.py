@@ -1,12 +1,12 @@
 """Frame cache: decode each video once into a ``(T, H, W, 3)`` uint8 ``.npy`` file.
 
-An entry is named after the source's absolute path, and its size, modification time
-and the cache's short side, so an edited or replaced video, or another short side,
-gets a new entry (and the old one is removed when the new one is written). Entries are
-written to a temporary file and renamed into place: a file under an entry's name is
-always complete, an interrupted build leaves no entry, and DataLoader workers that fill
-the same entry at once each rename a whole file over it. Entries are read with
-``np.load(mmap_mode="r")``, so a worker reads only the frames it needs.
+An entry is named after the source's absolute path, and its size, modification time,
+the cache's short side and the frame conversion, so an edited or replaced video, another
+short side or a new resizing method gets a new entry (and the old one is removed when the
+new one is written). Entries are written to a temporary file and renamed into place: a
+file under an entry's name is always complete, an interrupted build leaves no entry, and
+DataLoader workers that fill the same entry at once each rename a whole file over it. A
+worker reads only the frames it needs (see :meth:`CachedVideoDataset.read_frames`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from vidssl.data import decode
+from vidssl.errors import VidsslError
 from vidssl.io import atomic_write
 
 
@@ -26,7 +27,7 @@ def entry_path(cache_dir: str | Path, source: str | Path, short_side: int | None
     """Where the cache entry of ``source`` at ``short_side`` lives (it may not exist yet)."""
     path, size, mtime = decode.file_key(source)
     who = hashlib.sha1(path.encode()).hexdigest()[:16]
-    version = hashlib.sha1(f"{size}|{mtime}|{short_side or 0}".encode()).hexdigest()[:12]
+    version = hashlib.sha1(f"{size}|{mtime}|{short_side or 0}|{decode.CONVERSION}".encode()).hexdigest()[:12]
     return Path(cache_dir) / f"{who}-{version}.npy"
 
 
@@ -54,6 +55,8 @@ class CachedVideoDataset:
         self.base, self.cache_dir, self.short_side = dataset, Path(cache_dir), short_side
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.name, self.labels, self.class_names = dataset.name, dataset.labels, dataset.class_names
+        # per process: video -> (source size and mtime, entry, offset of the frames, their shape)
+        self._where: dict[int, tuple[tuple[int, int], Path, int, tuple[int, ...]]] = {}
 
     def __len__(self) -> int:
         return len(self.base)
@@ -81,10 +84,48 @@ class CachedVideoDataset:
         # the base's count (an index's): clip sampling must not depend on what is cached yet
         return self.base.num_frames(i)
 
-    def read_frames(self, i: int, indices: np.ndarray) -> np.ndarray:
-        frames = self.load(i)
-        idx = np.minimum(np.asarray(indices, dtype=np.int64), len(frames) - 1)
-        return np.ascontiguousarray(frames[idx])
+    def read_frames(self, i: int, indices: np.ndarray, _retry: bool = True) -> np.ndarray:
+        """Frames ``indices`` of video ``i``: one read of the span they cover.
+
+        Where the entry is, and the layout of its frames, are remembered while the source
+        file keeps its size and mtime, so a read costs a ``stat``, an ``open`` and a
+        ``readinto`` (parsing the ``.npy`` header and mapping the file each time cost
+        more than copying a 16-frame clip). Frames scattered over a span more than 4x
+        their number are gathered from a memory map instead.
+        """
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        st = decode.stat_video(self.base.source(i))
+        key = (st.st_size, st.st_mtime_ns)
+        where = self._where.get(i)
+        if where is None or where[0] != key:
+            frames = self.load(i)
+            if not (frames.dtype == np.uint8 and frames.flags.c_contiguous and isinstance(frames, np.memmap)):
+                return np.ascontiguousarray(frames[np.minimum(idx, len(frames) - 1)])
+            where = self._where[i] = (key, self.entry(i), frames.offset, frames.shape)
+        _, path, offset, shape = where
+        idx = np.minimum(idx, shape[0] - 1)
+        if not idx.size:
+            return np.zeros((0, *shape[1:]), np.uint8)
+        lo, hi = int(idx.min()), int(idx.max())
+        try:
+            if hi - lo + 1 > 4 * idx.size:
+                return np.ascontiguousarray(np.memmap(path, np.uint8, "r", offset, shape)[idx])
+            span = np.empty((hi - lo + 1, *shape[1:]), np.uint8)
+            with open(path, "rb") as f:
+                f.seek(offset + lo * span[0].nbytes)
+                complete = f.readinto(span) == span.nbytes
+        except (OSError, ValueError):  # removed (e.g. the cache was cleared) or cut short: rebuild it
+            complete = False
+        if not complete:
+            del self._where[i]
+            if not _retry:
+                raise VidsslError(
+                    f"{path}: the frame-cache entry keeps changing or is damaged; delete {self.cache_dir} and run again"
+                )
+            return self.read_frames(i, idx, _retry=False)
+        if idx.size == span.shape[0] and np.array_equal(idx, np.arange(lo, hi + 1)):
+            return span
+        return span[idx - lo]
 
 
 def build_cache(dataset, cache_dir: str | Path, short_side: int | None, *, progress: bool = True) -> CachedVideoDataset:

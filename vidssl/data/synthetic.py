@@ -171,7 +171,7 @@ def load_synthetic(
         try:
             with np.load(path) as z:
                 arrays = {k: z[k] for k in z.files}
-        except Exception:  # a damaged cache entry is regenerated, never trusted
+        except Exception:  # noqa: BLE001 -- a damaged cache entry is regenerated, never trusted
             arrays = None
     if arrays is None:
         arrays = generate(spec)

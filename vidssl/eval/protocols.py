@@ -76,13 +76,13 @@ def linear_probe(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y
 
     counts = np.bincount(y_train)
     n_classes = int((counts > 0).sum())
-    n_val = int(round(val_fraction * len(y_train)))
+    n_val = round(val_fraction * len(y_train))
     if counts[counts > 0].min() < 2 or n_val < n_classes or len(y_train) - n_val < n_classes:
         # too few videos per class to hold some out: fall back to a fixed C, and say so
         best, val = 1.0, {1.0: None}
     else:
         if groups is not None and len(np.unique(groups)) >= 2:
-            folds = max(2, int(round(1 / val_fraction)))
+            folds = max(2, round(1 / val_fraction))
             splitter = StratifiedGroupKFold(n_splits=min(folds, len(np.unique(groups))), shuffle=True, random_state=seed)
             a, v = next(splitter.split(x_train, y_train, groups))
             xa, xv, ya, yv = x_train[a], x_train[v], y_train[a], y_train[v]

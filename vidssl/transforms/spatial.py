@@ -100,8 +100,8 @@ def sample_crop_box(
     for _ in range(10):
         target = area * rng.uniform(*scale)
         ar = math.exp(rng.uniform(*log_r))
-        cw = int(round(math.sqrt(target * ar)))
-        ch = int(round(math.sqrt(target / ar)))
+        cw = round(math.sqrt(target * ar))
+        ch = round(math.sqrt(target / ar))
         if 0 < cw <= w and 0 < ch <= h:
             return int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1)), ch, cw
     side = min(h, w)  # fallback: the largest centred square
