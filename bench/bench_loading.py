@@ -12,6 +12,10 @@ Rows marked "1 process" read clips in this process with one torch thread, as one
 DataLoader worker does; "2 workers" rows time a DataLoader with two worker processes
 delivering batches of 16 clips to this process, as a training loop gets them.
 
+Also timed: the hand-over of ready-made clips by two workers (the ceiling of any
+loader that ships float32 clips between processes), decoding the 320x240 originals with
+and without frame threads, and the cost per frame of turning decoded frames into RGB.
+
 Every rate is the best of ``--repeats`` interleaved rounds (the machine may be shared),
 timed after each file's packet index is built (one demux pass per file and process,
 timed on its own line; forked DataLoader workers inherit the parent's).
@@ -31,6 +35,7 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
+from av.video.reformatter import VideoReformatter
 from torch.utils.data import DataLoader, Dataset
 
 from vidssl.data import decode
@@ -63,6 +68,42 @@ class Clips(Dataset):
         top, left = int(rng.integers(0, h - self.size + 1)), int(rng.integers(0, w - self.size + 1))
         crop = frames[:, top : top + self.size, left : left + self.size]
         return crop.permute(3, 0, 1, 2).float().div_(255)
+
+
+class Ready(Dataset):
+    """Ready-made clips (no reading at all): what a DataLoader costs to hand clips over."""
+
+    def __init__(self, n: int, dtype: torch.dtype) -> None:
+        self.n, self.clip = n, torch.zeros(3, CLIP, 64, 64, dtype=dtype)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, k: int) -> torch.Tensor:
+        return self.clip.clone()
+
+
+def conversion_us(paths: list[str], short: int = 64) -> dict[str, float]:
+    """Microseconds per frame to turn decoded frames into RGB arrays at short side ``short``."""
+    frames = []
+    for p in paths[:4]:
+        with av.open(p) as c:
+            frames += list(c.decode(video=0))
+    size = decode.output_size(frames[0].width, frames[0].height, short)
+    rgb, direct = decode._RGB(), VideoReformatter()
+    ways = {
+        f"RGB at short side {short}: scale in YUV, then convert (vidssl)": lambda f: rgb(f, size),
+        f"RGB at short side {short}: swscale straight into RGB": lambda f: direct.reformat(
+            f, width=size[0], height=size[1], format="rgb24", interpolation="AREA", threads=1).to_ndarray(),
+        "RGB at full size": lambda f: rgb(f, (f.width, f.height)),
+    }
+    out = {}
+    for name, way in ways.items():
+        t = time.perf_counter()
+        for f in frames:
+            way(f)
+        out[name] = (time.perf_counter() - t) / len(frames) * 1e6
+    return out
 
 
 def clips_per_s(clips: Clips) -> float:
@@ -102,12 +143,32 @@ def decode_rate_2proc(pool, paths: list[str]) -> float:
     return n / (time.perf_counter() - t)
 
 
-def clip_floor(paths: list[str], jobs: list[tuple[int, int]]) -> float:
-    """Clips/s for the work a clip cannot avoid: open, seek to the keyframe, decode to its end."""
-    index = {}
+def packet_indexes(paths: list[str]) -> dict:
+    """The packet index this process built for each of ``paths``."""
+    out = {}
     for p in paths:
         st = Path(p).stat()
-        index[p] = decode._INDEX[(p, st.st_size, st.st_mtime_ns)]
+        out[p] = decode._INDEX[(p, st.st_size, st.st_mtime_ns)]
+    return out
+
+
+def clip_work(paths: list[str], jobs: list[tuple[int, int]]) -> str:
+    """What a random clip costs in these files: frames per keyframe, frames decoded per clip, one open."""
+    index = packet_indexes(paths)
+    gop = sum(len(ix.pts) for ix in index.values()) / sum(len(ix.keys) for ix in index.values())
+    decoded = np.mean([start + CLIP - np.searchsorted(ix.pts, ix.keys[np.searchsorted(ix.keys, ix.pts[start], "right") - 1])
+                       for ix, start in ((index[paths[i]], s) for i, s in jobs)])
+    t = time.perf_counter()
+    for i, _ in jobs:
+        with av.open(paths[i]) as c:
+            c.streams.video[0]
+    open_ms = (time.perf_counter() - t) / len(jobs) * 1e3
+    return f"a keyframe every {gop:.1f} frames, {decoded:.1f} frames decoded per clip, open {open_ms:.2f} ms"
+
+
+def clip_floor(paths: list[str], jobs: list[tuple[int, int]]) -> float:
+    """Clips/s for the work a clip cannot avoid: open, seek to the keyframe, decode to its end."""
+    index = packet_indexes(paths)
     t = time.perf_counter()
     for i, start in jobs:
         ix = index[paths[i]]
@@ -151,11 +212,11 @@ def main() -> None:
         best[name], unit[name] = max(best.get(name, 0.0), rate), u
 
     t = time.perf_counter()
-    decode.read_frames(paths[0], [0])
-    for p in paths:
-        decode.read_frames(p, [frames[paths.index(p)] - 1])
+    for p, n in zip(paths, frames):
+        decode.read_frames(p, [n - 1])  # builds the file's packet index
     notes["1 process: open + seek + decode to the clip's end, no conversion"] = (
-        f"packet index of {len(paths)} files built in {time.perf_counter() - t:.2f} s, once per process"
+        f"packet index of {len(paths)} files built in {time.perf_counter() - t:.2f} s, once per process; "
+        + clip_work(paths, jobs)
     )
     ctx = mp.get_context("fork")
     with tempfile.TemporaryDirectory(prefix="vidssl-bench-") as tmp, ctx.Pool(2) as pool:
@@ -171,14 +232,21 @@ def main() -> None:
             rows[size] = (Clips(ds, jobs, size), Clips(ds, jobs, size, seek=False), Clips(cached, jobs, size))
         loaders = {
             name: DataLoader(c, batch_size=16, num_workers=2, persistent_workers=True, multiprocessing_context=ctx)
-            for name, c in (("64px, 2 workers, on the fly", rows[64][0]), ("64px, 2 workers, frame cache", rows[64][2]))
+            for name, c in (("64px, 2 workers, on the fly", rows[64][0]), ("64px, 2 workers, frame cache", rows[64][2]),
+                            ("2 workers, ready-made float32 clips (hand-over only)", Ready(len(jobs), torch.float32)),
+                            ("2 workers, ready-made uint8 clips (hand-over only)", Ready(len(jobs), torch.uint8)))
         }
+        originals = sorted(str(p) for p in (UCF9 / "original-sample").rglob("*.avi"))
         for loader in loaders.values():
             loader_clips_per_s(loader)  # warm-up: starts the workers (forked: they inherit the packet indexes)
         for _ in range(args.repeats):
             keep("PyAV decode only, 1 process, 1 thread", decode_rate(paths, "SLICE"), "frames/s")
             keep("PyAV decode only, 1 process, frame threads (AUTO)", decode_rate(paths, "AUTO"), "frames/s")
             keep("PyAV decode only, 2 processes", decode_rate_2proc(pool, paths), "frames/s")
+            keep("320x240 originals: PyAV decode only, 1 thread", decode_rate(originals, "SLICE"), "frames/s")
+            keep("320x240 originals: PyAV decode only, frame threads (AUTO)", decode_rate(originals, "AUTO"), "frames/s")
+            for name, us in conversion_us(paths).items():
+                best[name], unit[name] = min(best.get(name, float("inf")), us), "us/frame"
             keep("1 process: open + seek + decode to the clip's end, no conversion", clip_floor(paths, jobs))
             for size, (fly, noseek, cache) in rows.items():
                 keep(f"{size}px, 1 process, on the fly", clips_per_s(fly))
@@ -190,12 +258,12 @@ def main() -> None:
     raw2 = best["PyAV decode only, 2 processes"]
     table = []
     for name, rate in best.items():
-        if unit[name] == "frames/s":
+        if unit[name] != "clips/s" or "ready-made" in name:
             ratio = ""
         else:
             ref = raw2 if "2 workers" in name else raw1
             ratio = f"{100 * rate * CLIP / ref:.0f} %"
-        table.append((name, f"{rate:,.0f} {unit[name]}", ratio, notes.get(name, "")))
+        table.append((name, f"{rate:,.{1 if unit[name] == 'us/frame' else 0}f} {unit[name]}", ratio, notes.get(name, "")))
     w = max(len(r[0]) for r in table)
     print(f"\n{'source':<{w}}  {'rate':>17}  {'frames/raw':>10}  notes")
     print("-" * (w + 80))

@@ -167,7 +167,7 @@ def demo(cfg: DemoConfig | None = None) -> dict[str, Any]:
     ecfg = dataclasses.replace(cfg.eval, out_dir=str(run))
     t0 = time.perf_counter()
     res: TrainResult = pretrain(pcfg)
-    report = evaluate(res.checkpoint, ecfg)
+    report = evaluate(res.checkpoint, ecfg, write=False)  # written once, below, with the total time
     plot_loss_curve(run)
     report["protocol"]["demo_total_seconds"] = round(time.perf_counter() - t0, 1)
     _keep_finetune(run / "results.json", report)

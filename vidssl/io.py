@@ -19,13 +19,16 @@ def _umask() -> int:
     return mask
 
 
+_UMASK = _umask()  # read once, at import: reading it means setting it, which is not thread-safe
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
     """Yield a file handle; on success the file appears at ``path`` whole, else not at all."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()

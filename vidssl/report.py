@@ -103,7 +103,7 @@ def make_pictures(run_dir: Path, results: dict[str, Any], progress: bool = False
     from vidssl.engine import build_model
     from vidssl.eval import pictures as P
     from vidssl.eval.features import extract_features
-    from vidssl.eval.protocols import linear_probe
+    from vidssl.eval.protocols import linear_probe, source_groups
 
     out = ensure_writable_dir(run_dir / PICTURES_DIR)
     model, pcfg, _ = api.load_pretrain_checkpoint(run_checkpoint(run_dir, results))
@@ -152,12 +152,13 @@ def make_pictures(run_dir: Path, results: dict[str, Any], progress: bool = False
         attempt(f"First-layer kernels, {NAMES[n]}", "The stem's 3D convolution kernels as RGB, each min-max "
                 "normalised; the time slices of a kernel side by side (slices that differ respond to change).",
                 lambda n=n, bb=bb: P.kernel_grid(bb, out / f"kernels_{n}.png", title=NAMES[n]))
+    groups = source_groups([train.source(i) for i in range(len(train))])  # as the evaluation chose C
     for n in backbones:
         title = f"Confusion matrix, {NAMES[n]}"
         try:
             f_tr, f_te = feats[n]
             probe = linear_probe(f_tr, y_tr, f_te, y_te, tuple(ecfg.get("probe_cs", (1.0,))),
-                                 ecfg.get("probe_val_fraction", 0.2), ecfg.get("seed", 0))
+                                 ecfg.get("probe_val_fraction", 0.2), ecfg.get("seed", 0), groups=groups)
             recorded = results["results"].get(n, {}).get("labels", {}).get(label, {}).get("linear_probe", {})
             if pct(probe.accuracy) == pct(recorded.get("accuracy")):
                 note = "They give the accuracy recorded in results.json."

@@ -26,8 +26,9 @@ VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".m4v")
 TINY_PACKET = 16  # bytes: a packet this small may decode to no frame (MPEG-4 N-VOP)
 # Slice threads only, no frame threading: frame threads delay output by a frame per thread
 # and restart at every seek, and DataLoader workers decode in parallel anyway. On the
-# 2-core reference machine frame threading was slower even for whole files: 160x120
-# MPEG-4 32,700 vs 11,600 frames/s, 320x240 13,000 vs 8,800, 720p H.264 355 vs 243.
+# 2-core reference machine frame threading was slower even for whole files
+# (bench/bench_loading.py: 160x120 MPEG-4 33,070 vs 18,993 frames/s, 320x240 12,827 vs
+# 9,817; a one-off check on a generated 720p H.264 file: 355 vs 243).
 DECODE_THREADS = "SLICE"
 MAX_SHORTFALL = 8  # frames missing at the end that are filled with the last frame
 
@@ -239,12 +240,12 @@ class _RGB:
     """Converts decoded frames to ``(H, W, 3)`` uint8 RGB at a given size.
 
     A resized 4:2:0 frame is scaled in YUV first (area averaging on the planes) and then
-    converted at its new size: swscale's fast unscaled YUV-to-RGB path makes this about
-    3x faster than scaling straight into packed RGB (20 vs 60 us for a 160x120 frame to
-    85x64), for a mean difference of about 2 levels in 255 at colour edges. Each of the
-    two steps keeps its own swscale context from one frame to the next (building one
-    per frame, as ``frame.to_ndarray()`` does, costs more than decoding a small frame);
-    one swscale thread, as DataLoader workers run in parallel.
+    converted at its new size. swscale's fast unscaled YUV-to-RGB path makes this about
+    2.5x faster than scaling straight into packed RGB: 25 vs 64 us for a 160x120 frame
+    to 85x64 (bench/bench_loading.py), for a mean difference of about 2 levels in 255 at
+    colour edges. Each of the two steps keeps its own swscale context from one frame to
+    the next (building one per frame, as ``frame.to_ndarray()`` does, costs more than
+    decoding a small frame); one swscale thread, as DataLoader workers run in parallel.
     """
 
     def __init__(self) -> None:

@@ -1,10 +1,10 @@
 """Built-in generated dataset: sprites whose class is their *motion*.
 
 Each clip shows one handwritten digit (scikit-learn's 1,797 real 8x8 digits) on a
-plain background; background and sprite colours drift over the clip. The primary label is the motion (8 classes, in pairs that
-are each other's time reversal); a second label, ``digit``, is the appearance, so an
-evaluation can tell what a representation captures. Train and test clips use
-disjoint digit images and independent random streams. Generation is deterministic
+plain background; background and sprite colours drift over the clip. The primary label
+is the motion (8 classes, in pairs that are each other's time reversal); a second
+label, ``digit``, is the appearance, so an evaluation can tell what a representation
+captures. Train and test clips use disjoint digit images and independent random streams. Generation is deterministic
 from the seed and cached on disk (written atomically) after the first call.
 """
 

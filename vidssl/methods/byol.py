@@ -14,10 +14,10 @@ from torch import nn
 
 from vidssl.losses import byol_loss
 from vidssl.modules.heads import mlp_head
-from vidssl.modules.momentum import cosine_momentum, ema_update, momentum_copy
+from vidssl.modules.momentum import MomentumEncoders, cosine_momentum, momentum_copy
 
 
-class VideoBYOL(nn.Module):
+class VideoBYOL(MomentumEncoders, nn.Module):
     num_views = 2
 
     def __init__(self, backbone: nn.Module, head_hidden: int = 512, proj_dim: int = 256, ema_momentum: float = 0.99,
@@ -47,8 +47,3 @@ class VideoBYOL(nn.Module):
 
     def momentum_at(self, step: int, total_steps: int) -> float:
         return cosine_momentum(self.ema_momentum, step, total_steps) if self.cosine_tau else self.ema_momentum
-
-    def after_step(self, step: int, total_steps: int) -> None:
-        m = self.momentum_at(step, total_steps)
-        for target, online in self.momentum_pairs():
-            ema_update(target, online, m)

@@ -30,7 +30,7 @@ from torch import nn
 from vidssl.losses import info_nce
 from vidssl.modules.distributed import gather
 from vidssl.modules.heads import mlp_head
-from vidssl.modules.momentum import ema_update, momentum_copy
+from vidssl.modules.momentum import MomentumEncoders, momentum_copy
 from vidssl.modules.queue import KeyQueue
 from vidssl.modules.step_rng import StepRNG
 
@@ -40,7 +40,7 @@ def _encode(backbone: nn.Module, head: nn.Module, x: torch.Tensor, groups: int) 
     return torch.cat([head(backbone(c)) for c in x.tensor_split(groups)])
 
 
-class VideoMoCo(nn.Module):
+class VideoMoCo(MomentumEncoders, nn.Module):
     """MoCo v2 (MLP head). ``VideoMoCoV1`` below differs only in its linear head."""
 
     num_views = 2
@@ -84,11 +84,6 @@ class VideoMoCo(nn.Module):
 
     def momentum_at(self, step: int, total_steps: int) -> float:
         return self.ema_momentum  # constant in MoCo v1/v2
-
-    def after_step(self, step: int, total_steps: int) -> None:
-        m = self.momentum_at(step, total_steps)
-        for target, online in self.momentum_pairs():
-            ema_update(target, online, m)
 
 
 class VideoMoCoV1(VideoMoCo):

@@ -28,10 +28,6 @@ def world_size() -> int:
     return dist.get_world_size() if is_distributed() else 1
 
 
-def is_main() -> bool:
-    return rank() == 0
-
-
 def init_from_env(device: torch.device) -> bool:
     """Join the process group that torchrun describes in the environment (WORLD_SIZE > 1).
 

@@ -34,3 +34,14 @@ def ema_update(target: nn.Module, online: nn.Module, m: float) -> None:
 def cosine_momentum(base: float, step: int, total_steps: int) -> float:
     """BYOL's schedule: tau = 1 - (1 - base) * (cos(pi * step / total) + 1) / 2, from base up to 1."""
     return 1 - (1 - base) * (math.cos(math.pi * step / max(1, total_steps)) + 1) / 2
+
+
+class MomentumEncoders:
+    """Mixin for methods with EMA encoders: they define ``momentum_pairs()`` and
+    ``momentum_at(step, total_steps)``; the engine calls ``after_step`` after every
+    optimiser step."""
+
+    def after_step(self, step: int, total_steps: int) -> None:
+        m = self.momentum_at(step, total_steps)
+        for target, online in self.momentum_pairs():
+            ema_update(target, online, m)
