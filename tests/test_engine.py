@@ -35,7 +35,7 @@ def test_trains_logs_and_checkpoints(tiny_pretrain):
     cfg = json.loads((res.out_dir / "config.json").read_text())
     assert cfg["config"]["steps"] == 6 and cfg["config"]["data"]["clip_frames"] == 4
     ck = checkpoint.load(res.checkpoint)
-    assert ck["step"] == 6 and ck["arch"] == {"method": "simclr", "backbone": "r3d18", "width": 0.0625}
+    assert ck["step"] == 6 and ck["arch"] == {"method": "simclr", "backbone": "r3d18", "width": 0.0625, "input": "rgb"}
     assert not list(res.out_dir.glob("**/*.tmp"))
 
 
@@ -115,3 +115,30 @@ def test_lr_schedule_warmup_then_cosine(tiny_pretrain):
     assert lrs[0] == pytest.approx(0.5) and lrs[1] == pytest.approx(1.0)
     assert lrs[2] == pytest.approx(1.0) and all(a >= b for a, b in itertools.pairwise(lrs[2:]))
     assert lrs[-1] == pytest.approx(0.5 * (1 + torch.cos(torch.tensor(torch.pi * 9 / 10)).item()))
+
+
+def test_budget_steps_fills_the_budget():
+    from vidssl.engine import budget_steps
+
+    assert budget_steps(100.0, 10.0, 20, 0.5) == 20 + 180
+    assert budget_steps(5.0, 10.0, 20, 0.5) == 20  # already over budget: stop where it is
+    from vidssl.config import parse_duration
+
+    assert parse_duration("30m") == 1800 and parse_duration("1.5h") == 5400 and parse_duration("90") == 90
+    with pytest.raises(VidsslError, match="time-budget"):
+        parse_duration("soon")
+
+
+def test_time_budget_resolves_and_records_a_step_count(tiny_pretrain):
+    cfg = dataclasses.replace(tiny_pretrain, time_budget="4s", steps=10_000, warmup_steps=3, checkpoint_every=1000,
+                              deterministic=True)
+    res = pretrain(cfg)
+    recorded = json.loads((res.out_dir / "config.json").read_text())
+    assert recorded["steps_resolved"] and recorded["config"]["time_budget"] == "4s"
+    assert 3 <= res.step == recorded["config"]["steps"] < 10_000  # the budget, not --steps, ended the run
+    assert res.elapsed_s < 4 * 3  # within a few steps of the budget
+    ck = checkpoint.load(res.checkpoint)
+    assert ck["step"] == res.step and ck["config"]["steps"] == res.step
+    # the recorded step count repeats the run exactly, without the budget
+    again = pretrain(dataclasses.replace(cfg, out_dir=str(res.out_dir) + "-again", time_budget=None, steps=res.step))
+    assert_same(weights(again.checkpoint), weights(res.checkpoint))

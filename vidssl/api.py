@@ -17,7 +17,9 @@ from vidssl.config import DemoConfig, EvalConfig, PretrainConfig, from_dict, to_
 from vidssl.data.loading import open_dataset
 from vidssl.engine import TrainResult, build_model, pretrain
 from vidssl.errors import VidsslError
+from vidssl.eval.bn import recalibrate_bn
 from vidssl.eval.features import extract_features
+from vidssl.eval.holdout import validation_folds
 from vidssl.eval.protocols import knn_classify, linear_probe, retrieval_recall, source_groups
 from vidssl.io import ensure_writable_dir, write_json
 
@@ -34,30 +36,60 @@ def load_pretrain_checkpoint(path: str | Path) -> tuple[nn.Module, PretrainConfi
     return model, cfg, ck
 
 
-def evaluate_backbones(backbones: dict[str, nn.Module], train, test, data, cfg: EvalConfig) -> dict[str, Any]:
-    """Every protocol for every backbone and every label set of the data."""
+def evaluate_backbones(backbones: dict[str, nn.Module], train, test, data, cfg: EvalConfig,
+                       folds: list[tuple[np.ndarray, np.ndarray]] | None = None) -> dict[str, Any]:
+    """Every protocol for every backbone and every label set of the data.
+
+    With ``folds`` (index pairs into ``train``; ``test`` is then unused) every metric is
+    the mean over the folds of the protocol scored on each fold's validation part.
+    """
     results: dict[str, Any] = {}
-    groups = source_groups([train.source(i) for i in range(len(train))])  # UCF-style recording groups, if any
+    all_groups = source_groups([train.source(i) for i in range(len(train))])  # UCF-style recording groups, if any
     for name, bb in backbones.items():
+        bn_clips = 0
+        if cfg.bn_recalibrate:
+            bb, bn_clips = recalibrate_bn(bb, train, data, cfg.batch_size, cfg.progress, f"{name}: BN statistics")
         f_tr, _ = extract_features(bb, train, data, cfg.clips_per_video, cfg.batch_size, cfg.progress, f"{name}: train features")
-        f_te, _ = extract_features(bb, test, data, cfg.clips_per_video, cfg.batch_size, cfg.progress, f"{name}: test features")
+        if folds is None:
+            f_te, _ = extract_features(bb, test, data, cfg.clips_per_video, cfg.batch_size, cfg.progress, f"{name}: test features")
         per_label = {}
         for n, label in enumerate(train.labels):
-            y_tr, y_te = train.labels[label], test.labels[label]
             try:
-                probe = linear_probe(f_tr, y_tr, f_te, y_te, cfg.probe_cs, cfg.probe_val_fraction, cfg.seed, groups=groups)
-                per_label[label] = {
-                    "linear_probe": probe.summary(),
-                    "knn": {"k": cfg.knn_k, "accuracy": knn_classify(f_tr, y_tr, f_te, y_te, cfg.knn_k)},
-                    "retrieval": retrieval_recall(f_tr, y_tr, f_te, y_te, cfg.recall_ks),
-                    "chance": float(np.bincount(y_te).max() / len(y_te)),
-                }
+                if folds is None:
+                    per_label[label] = _protocols(f_tr, train.labels[label], f_te, test.labels[label], all_groups, cfg)
+                else:
+                    y = train.labels[label]
+                    per_label[label] = _mean_metrics([
+                        _protocols(f_tr[a], y[a], f_tr[v], y[v], None if all_groups is None else all_groups[a], cfg)
+                        for a, v in folds])
             except VidsslError as e:
                 if n == 0:  # the primary label set must evaluate; secondary ones may not fit the split
                     raise
                 per_label[label] = {"skipped": str(e)}
-        results[name] = {"feature_dim": int(f_tr.shape[1]), "labels": per_label}
+        results[name] = {"feature_dim": int(f_tr.shape[1]), "bn_recalibration_clips": bn_clips, "labels": per_label}
     return results
+
+
+def _protocols(f_tr, y_tr, f_te, y_te, groups, cfg: EvalConfig) -> dict[str, Any]:
+    probe = linear_probe(f_tr, y_tr, f_te, y_te, cfg.probe_cs, cfg.probe_val_fraction, cfg.seed, groups=groups)
+    return {
+        "linear_probe": probe.summary(),
+        "knn": {"k": cfg.knn_k, "accuracy": knn_classify(f_tr, y_tr, f_te, y_te, cfg.knn_k)},
+        "retrieval": retrieval_recall(f_tr, y_tr, f_te, y_te, cfg.recall_ks),
+        "chance": float(np.bincount(y_te).max() / len(y_te)),
+    }
+
+
+def _mean_metrics(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The mean of every number over the folds' metric dicts (same keys); ``folds`` says how many."""
+    def mean(xs):
+        if isinstance(xs[0], dict):
+            return {k: mean([x[k] for x in xs]) for k in xs[0]}
+        if isinstance(xs[0], (int, float)) and not isinstance(xs[0], bool) and all(x is not None for x in xs):
+            return float(np.mean(xs))
+        return xs[0]
+
+    return {**mean(runs), "folds": len(runs)}
 
 
 def evaluate(checkpoint_path: str | Path, cfg: EvalConfig | None = None, *, write: bool = True) -> dict[str, Any]:
@@ -73,15 +105,22 @@ def evaluate(checkpoint_path: str | Path, cfg: EvalConfig | None = None, *, writ
     model, pcfg, ck = load_pretrain_checkpoint(checkpoint_path)
     data = cfg.data or pcfg.data
     train, test = open_dataset(data, progress=cfg.progress)
+    holdout_rule, folds = "the dataset's test split", None
+    if cfg.holdout == "val":  # choosing a setting: score on validation parts of train, never on test
+        folds, holdout_rule = validation_folds(train, cfg.seed)
     random_init = build_model(pcfg)  # the trained model's exact starting weights
     t0 = time.perf_counter()
-    results = evaluate_backbones({"ssl": model.backbone, "random_init": random_init.backbone}, train, test, data, cfg)
+    results = evaluate_backbones({"ssl": model.backbone, "random_init": random_init.backbone}, train, test, data, cfg,
+                                 folds)
     report = {
         "protocol": {
             "dataset": data.dataset, "train_split": train.name, "test_split": test.name,
-            "train_videos": len(train), "test_videos": len(test),
+            "train_videos": len(train), "test_videos": len(test) if folds is None else 0,
             "clip_frames": data.clip_frames, "stride": data.stride, "clips_per_video": cfg.clips_per_video,
             "crop_size": data.crop_size, "test_view": "centre square resized to crop_size",
+            "holdout": cfg.holdout, "holdout_rule": holdout_rule, "input": pcfg.model.input,
+            "bn_recalibration": ("BatchNorm statistics re-estimated on one unaugmented centre clip per train video, "
+                                 "every backbone" if cfg.bn_recalibrate else "off: pretraining's running statistics"),
             "features": "backbone global-average-pooled, averaged over clips of a video",
             "checkpoint": str(checkpoint_path), "pretrain_steps": ck["step"],
             "pretrain_seconds": round(ck["elapsed_s"], 1), "pretrain_seed": pcfg.seed,
@@ -265,8 +304,11 @@ def finetune_run(run_dir: str | Path, cfg=None, *, aug=None, label_set: str | No
     aug = aug or pcfg.aug
     label_set = label_set or primary_label_set(results)
     train, test = open_dataset(data)
-    runs = {"ssl": model.backbone, "random_init": build_model(pcfg).backbone}
-    out = {name: finetune(bb, train, test, data, aug, cfg, label_set).summary() for name, bb in runs.items()}
+    # random init (= supervised from scratch) trains its backbone at its own ratio: no features to protect
+    runs = {"ssl": (model.backbone, cfg),
+            "random_init": (build_model(pcfg).backbone,
+                            dataclasses.replace(cfg, backbone_lr_ratio=cfg.scratch_backbone_lr_ratio))}
+    out = {name: finetune(bb, train, test, data, aug, c, label_set).summary() for name, (bb, c) in runs.items()}
     entry = {"label_set": label_set, "config": {**to_dict(cfg), "aug": to_dict(aug)}, "results": out}
     results["finetune"] = entry
     write_json(run_dir / "results.json", results)

@@ -19,8 +19,11 @@ FORMAT = "vidssl-checkpoint-1"
 
 
 def arch_of(cfg) -> dict[str, Any]:
-    """What must match for weights to load: method, backbone and its width."""
-    return {"method": cfg.method, "backbone": cfg.model.backbone, "width": cfg.model.width}
+    """What must match for weights to load: method, backbone, its width and its input."""
+    return {"method": cfg.method, "backbone": cfg.model.backbone, "width": cfg.model.width, "input": cfg.model.input}
+
+
+_ARCH_DEFAULTS = {"input": "rgb"}  # keys that checkpoints written before they existed lack
 
 
 def save(path: str | Path, **state: Any) -> None:
@@ -42,7 +45,7 @@ def load(path: str | Path) -> dict[str, Any]:
 
 
 def check_arch(ckpt: dict[str, Any], expected: dict[str, Any], path: str | Path) -> None:
-    got = ckpt.get("arch", {})
+    got = {**_ARCH_DEFAULTS, **ckpt.get("arch", {})}
     if got != expected:
         diff = ", ".join(f"{k}: checkpoint {got.get(k)!r} vs config {expected.get(k)!r}" for k in expected if got.get(k) != expected.get(k))
         raise VidsslError(

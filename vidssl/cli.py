@@ -33,6 +33,11 @@ HELP = {
     "root": "folder of videos, or the UCF101/HMDB51 root with its split files",
     "split": "official split (1-3) for ucf101/hmdb51",
     "num_workers": "DataLoader worker processes",
+    "input": "rgb | residual: the backbone sees frames or differences of consecutive frames",
+    "time_budget": "train for this long (e.g. 30m, 1800s): the step count is set from the speed of the first"
+                   " steps and recorded in config.json (repeat exactly with --steps)",
+    "bg_mix_p": "probability of blending a frame of another video into a view (scene stops identifying a clip)",
+    "bg_mix_max": "largest blending weight of that frame",
 }
 
 
@@ -98,6 +103,19 @@ def build_parser() -> argparse.ArgumentParser:
     pre = sub.add_parser("pretrain", help="self-supervised pretraining")
     training_flags(pre, "runs/pretrain")
 
+    cmp = sub.add_parser("compare", help="methods x seeds at one budget, each beside random init: mean ± std table")
+    training_flags(cmp, "runs/compare")
+    cmp.add_argument("--methods", default="simclr", help="comma-separated methods (default: simclr)")
+    cmp.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds, one run each (default: 0 1 2)")
+    cmp.add_argument("--clips-per-video", type=int, default=4, help=HELP["clips_per_video"] + " (default: 4)")
+    cmp.add_argument("--holdout", default="test", choices=("test", "val"),
+                     help="score on the test split, or on validation folds of train (to choose settings)")
+    cmp.add_argument("--bn-recalibrate", action=argparse.BooleanOptionalAction, default=True,
+                     help="re-estimate BatchNorm statistics on unaugmented train clips before evaluating")
+    cmp.add_argument("--finetune-steps", type=int, default=0, help="fine-tune every run this many steps (0: none)")
+    cmp.add_argument("--finetune-lr", type=float, default=1e-3, help="fine-tuning head lr (default: 1e-3)")
+    cmp.add_argument("--finetune-batch-size", type=int, default=32, help="fine-tuning batch size (default: 32)")
+
     ev = sub.add_parser("eval", help="linear probe, kNN and retrieval of a checkpoint beside random init")
     ev.add_argument("checkpoint", help="a checkpoint written by vidssl pretrain (e.g. runs/x/checkpoints/last.pt)")
     _add_fields(ev, EvalConfig, skip=("out_dir", "data"))
@@ -153,6 +171,21 @@ def run(argv: list[str] | None = None) -> int:
         print(f"\npretrained {pr['pretrain_steps']} steps in {pr['pretrain_seconds']:.0f} s; total {pr['demo_total_seconds']:.0f} s")
         extra = "report.html, " if ns.report else ""
         print(f"run folder: {ns.out_dir} ({extra}results.json, loss_curve.png, config.json, checkpoints/last.pt)")
+    elif ns.command == "compare":
+        from vidssl.compare import CompareConfig, compare, format_table
+
+        pcfg = _pretrain_config(ns)
+        ft = None
+        if ns.finetune_steps > 0:
+            ft = FinetuneConfig(steps=ns.finetune_steps, lr=ns.finetune_lr, batch_size=ns.finetune_batch_size,
+                                clips_per_video=ns.clips_per_video, progress=pcfg.progress)
+        cfg = CompareConfig(out_dir=ns.out_dir, methods=tuple(m.strip() for m in ns.methods.split(",") if m.strip()),
+                            seeds=tuple(ns.seeds), pretrain=pcfg, finetune=ft,
+                            eval=EvalConfig(clips_per_video=ns.clips_per_video, holdout=ns.holdout,
+                                            bn_recalibrate=ns.bn_recalibrate, progress=pcfg.progress))
+        report = compare(cfg)
+        print(format_table(report["summary"]))
+        print(f"\nresults: {os.path.join(ns.out_dir, 'compare.json')} and compare.md")
     elif ns.command == "finetune":
         entry = api.finetune_run(ns.run_dir, _pick(FinetuneConfig, ns), label_set=ns.label_set)
         for name, r in entry["results"].items():

@@ -52,6 +52,8 @@ class AugConfig:
     blur_p: float = 0.0
     blur_sigma: tuple[float, float] = (0.1, 1.0)
     framewise: bool = False  # draw spatial parameters per frame instead of per clip
+    bg_mix_p: float = 0.0  # probability of blending a frame of another video into every frame of a view
+    bg_mix_max: float = 0.5  # blending weight ~ U[0, bg_mix_max]
     on_device: bool = False  # colour jitter, grey and blur batched on the training device (GPU)
 
 
@@ -59,6 +61,7 @@ class AugConfig:
 class ModelConfig:
     backbone: str = "r3d18"
     width: float = 0.25  # channel multiplier: 1.0 is the reference R3D-18 (512-d features)
+    input: str = "rgb"  # rgb | residual (differences of consecutive frames, computed inside the backbone)
     head_hidden: int = 512
     proj_dim: int = 256
 
@@ -79,6 +82,7 @@ class PretrainConfig:
     momentum: float = 0.9  # sgd only
     batch_size: int = 64
     steps: int = 350
+    time_budget: str | None = None  # e.g. "30m": sets steps from the speed of the first steps (see engine)
     warmup_steps: int = 30
     checkpoint_every: int = 100
     log_every: int = 10
@@ -106,6 +110,14 @@ class PretrainConfig:
             )
         if self.steps < 1:
             raise VidsslError(f"--steps must be >= 1, got {self.steps}")
+        if self.time_budget is not None:
+            parse_duration(self.time_budget)
+        if self.model.input not in ("rgb", "residual"):
+            raise VidsslError(f"unknown --input {self.model.input!r}; choose rgb or residual")
+        if self.model.input == "residual" and self.data.clip_frames < 2:
+            raise VidsslError("--input residual needs --clip-frames >= 2 (it feeds differences of consecutive frames)")
+        if not 0 <= self.aug.bg_mix_max <= 1:
+            raise VidsslError(f"--bg-mix-max must be in [0, 1], got {self.aug.bg_mix_max}")
         if self.temperature is not None and self.temperature <= 0:
             raise VidsslError(f"--temperature must be > 0, got {self.temperature}")
         if self.lr <= 0:
@@ -135,6 +147,8 @@ class EvalConfig:
     probe_val_fraction: float = 0.2  # held-out part of train that picks C
     knn_k: int = 20
     recall_ks: tuple[int, ...] = (1, 5, 10, 20)
+    bn_recalibrate: bool = True  # re-estimate BatchNorm statistics on unaugmented train clips (every backbone)
+    holdout: str = "test"  # test | val: score on a validation part of train (whole groups) to choose settings
     seed: int = 0
     progress: bool = True
 
@@ -145,6 +159,8 @@ class EvalConfig:
             raise VidsslError(f"--clip-frames must be >= 1, got {self.data.clip_frames}")
         if self.knn_k < 1:
             raise VidsslError(f"--knn-k must be >= 1, got {self.knn_k}")
+        if self.holdout not in ("test", "val"):
+            raise VidsslError(f"--holdout must be test or val, got {self.holdout!r}")
 
 
 @dataclass
@@ -154,7 +170,8 @@ class FinetuneConfig:
     steps: int = 300
     batch_size: int = 32
     lr: float = 1e-3  # the head's peak learning rate (AdamW)
-    backbone_lr_ratio: float = 0.1  # backbone lr = lr * ratio
+    backbone_lr_ratio: float = 0.1  # backbone lr = lr * ratio (the pretrained backbone)
+    scratch_backbone_lr_ratio: float = 1.0  # the same for random init (supervised from scratch): nothing to protect
     weight_decay: float = 1e-4  # on weights, not on norms and biases
     clips_per_video: int = 4  # K uniformly spaced test clips per video
     seed: int = 0
@@ -181,6 +198,19 @@ class DemoConfig:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     report: bool = True  # write run_dir/report.html (pictures, tables) at the end
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``"90s"``, ``"30m"``, ``"1.5h"`` or a plain number of seconds."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    t = str(text).strip().lower()
+    try:
+        value = float(t[:-1]) * units[t[-1]] if t and t[-1] in units else float(t)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise VidsslError(f"--time-budget {text!r} is not a positive duration; write e.g. 30m, 1800s or 0.5h")
+    return value
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

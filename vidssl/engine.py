@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -17,7 +18,7 @@ from tqdm import tqdm
 
 from vidssl import checkpoint
 from vidssl.backbones import create_backbone
-from vidssl.config import PretrainConfig, to_dict
+from vidssl.config import PretrainConfig, parse_duration, to_dict
 from vidssl.data.loading import open_dataset, train_loader
 from vidssl.errors import VidsslError
 from vidssl.io import atomic_write, ensure_writable_dir, write_json
@@ -38,10 +39,21 @@ class TrainResult:
 def build_model(cfg: PretrainConfig) -> nn.Module:
     """The method with freshly initialised weights; the same seed gives the same weights."""
     torch.manual_seed(cfg.seed)
-    backbone = create_backbone(cfg.model.backbone, width=cfg.model.width)
+    backbone = create_backbone(cfg.model.backbone, width=cfg.model.width, input=cfg.model.input)
     offered = {"head_hidden": cfg.model.head_hidden, "proj_dim": cfg.model.proj_dim, "temperature": cfg.temperature,
                "queue_size": cfg.queue_size, "ema_momentum": cfg.ema_momentum}
     return create(cfg.method, backbone, **{k: v for k, v in offered.items() if v is not None})
+
+
+def budget_steps(budget_s: float, elapsed_s: float, done: int, step_s: float) -> int:
+    """The total step count that fits ``budget_s`` of training wall-clock: ``done`` steps took
+    ``elapsed_s``, later ones take ``step_s`` each. Under DDP every process gets rank 0's count."""
+    steps = max(done, done + int((budget_s - elapsed_s) / max(step_s, 1e-9)))
+    if dist.is_distributed():
+        t = torch.tensor([steps], dtype=torch.long)
+        torch.distributed.broadcast(t, 0)
+        steps = int(t.item())
+    return steps
 
 
 def lr_at(step: int, cfg: PretrainConfig) -> float:
@@ -122,13 +134,26 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
             raise VidsslError(f"{out} already holds a run (checkpoint {last}); pass --resume to continue it or choose a new --out")
         ck = checkpoint.load(last)
         checkpoint.check_arch(ck, arch, last)
+        if cfg.time_budget is not None:  # the budget was resolved to a step count when the run started
+            cfg = dataclasses.replace(cfg, steps=int(ck["config"]["steps"]))
         checkpoint.load_weights(model, ck["model"], last)
         opt.load_state_dict(ck["optimizer"])
         step, elapsed = ck["step"], ck["elapsed_s"]
+    budget = parse_duration(cfg.time_budget) if cfg.time_budget is not None and step == 0 else None
+    # a budget is resolved after `calib` steps, timed from step `skip` on (the first steps carry one-off
+    # costs); within the warm-up the learning rate does not depend on the total step count yet
+    calib = max(2, min(20, cfg.warmup_steps))
+    skip = 2 if calib > 4 else 1
+
+    def write_config() -> None:
+        if main:
+            write_json(out / "config.json", {"command": "pretrain", "config": to_dict(cfg), "dataset": train.name,
+                                             "train_videos": len(train), "processes": world, "device": str(device),
+                                             "steps_resolved": budget is None})
+
     if main:
         _trim_log(log_path, step)  # lines past the checkpoint (all of them for a fresh run) are dropped
-        write_json(out / "config.json", {"command": "pretrain", "config": to_dict(cfg), "dataset": train.name,
-                                         "train_videos": len(train), "processes": world, "device": str(device)})
+    write_config()
     net = model
     if distributed:
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -142,14 +167,17 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
     loss_val = float("nan")
     if step >= cfg.steps:
         return TrainResult(out, last, step, loss_val, elapsed)
-    loader = train_loader(train, cfg, step, rank, world)
-    bar = tqdm(total=cfg.steps, initial=step, desc=f"pretrain {cfg.method}", disable=not (cfg.progress and main),
+    loader = train_loader(train, cfg, step, rank, world, stop=10**9 if budget is not None else None)
+    bar = tqdm(total=cfg.steps if budget is None else None, initial=step, desc=f"pretrain {cfg.method}", disable=not (cfg.progress and main),
                mininterval=1.0, dynamic_ncols=True)
     amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and cfg.amp)
     t_log, n_log = time.perf_counter(), 0
     with open(log_path, "a") if main else contextlib.nullcontext() as log:
         t_prev = time.perf_counter()
+        t_calib = 0.0
         for batch in loader:  # wall time includes waiting for data, so clips/s is honest
+            if step >= cfg.steps and budget is None:
+                break
             lr = lr_at(step, cfg)
             for g in opt.param_groups:
                 g["lr"] = lr
@@ -173,6 +201,19 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
             step += 1
             t_now = time.perf_counter()
             elapsed, t_prev = elapsed + (t_now - t_prev), t_now
+            if budget is not None and step == skip:
+                t_calib = elapsed
+            if budget is not None and step == calib:
+                step_s = (elapsed - t_calib) / (calib - skip)
+                cfg = dataclasses.replace(cfg, steps=budget_steps(budget, elapsed, step, step_s))
+                loader.batch_sampler.stop = cfg.steps
+                budget = None  # resolved: from here on the run is an ordinary run of cfg.steps steps
+                write_config()
+                bar.total = cfg.steps
+                bar.refresh()
+                if main and cfg.progress:
+                    tqdm.write(f"time budget {cfg.time_budget}: {cfg.steps} steps at {step_s:.2f} s/step "
+                               f"(repeat exactly with --steps {cfg.steps})")
             loss_val = loss.item()
             n_log += batch.shape[0] * world
             bar.update(1)

@@ -14,7 +14,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from vidssl.transforms.motion import residual_frames
+
 NormLayer = Callable[[int], nn.Module]
+INPUTS = ("rgb", "residual")  # what the first convolution sees: frames, or differences of consecutive frames
 
 
 class BasicBlock3d(nn.Module):
@@ -47,10 +50,14 @@ class ResNet3d(nn.Module):
         layers: tuple[int, int, int, int] = (2, 2, 2, 2),
         width: float = 1.0,
         norm_layer: NormLayer = nn.BatchNorm3d,
+        input: str = "rgb",
     ) -> None:
         super().__init__()
         if width <= 0:
             raise ValueError(f"width must be > 0, got {width}")
+        if input not in INPUTS:
+            raise ValueError(f"unknown input {input!r}; choose one of {', '.join(INPUTS)}")
+        self.input = input
         chans = [max(4, round(c * width)) for c in (64, 128, 256, 512)]
         self.stem = nn.Sequential(
             nn.Conv3d(3, chans[0], (3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False),
@@ -72,5 +79,7 @@ class ResNet3d(nn.Module):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.input == "residual":  # part of the network, so every user of the backbone sees the same input
+            x = residual_frames(x)  # B x 3 x (T-1) x H x W
         x = self.stages(self.stem(x))  # B x C x T' x H' x W'
         return self.pool(x).flatten(1)  # B x C

@@ -69,8 +69,10 @@ class StepBatchSampler(Sampler):
 
     def __iter__(self) -> Iterator[list[tuple[int, int, int]]]:
         share = self.bs // self.world  # process r takes the r-th share of each global batch
-        for step in range(self.start, self.stop):
+        step = self.start
+        while step < self.stop:  # stop may be lowered while iterating (a time budget resolves the step count)
             yield self.batch(step)[self.rank * share : (self.rank + 1) * share]
+            step += 1
 
     def __len__(self) -> int:
         return self.stop - self.start
@@ -93,12 +95,13 @@ class ViewDataset(Dataset):
         )
 
 
-def train_loader(dataset, cfg, start_step: int, rank: int = 0, world: int = 1) -> DataLoader:
-    """Batches of views ``(B / world, V, 3, T, S, S)`` for steps ``start_step..cfg.steps-1``."""
+def train_loader(dataset, cfg, start_step: int, rank: int = 0, world: int = 1, stop: int | None = None) -> DataLoader:
+    """Batches of views ``(B / world, V, 3, T, S, S)`` for steps ``start_step..stop-1`` (default ``cfg.steps``)."""
     from vidssl.methods import METHODS
 
     views = ViewDataset(dataset, cfg.aug, cfg.data, METHODS[cfg.method].num_views, cfg.seed)
-    sampler = StepBatchSampler(len(dataset), cfg.batch_size, cfg.seed, start_step, cfg.steps, rank, world)
+    stop = cfg.steps if stop is None else stop
+    sampler = StepBatchSampler(len(dataset), cfg.batch_size, cfg.seed, start_step, stop, rank, world)
     return DataLoader(
         views, batch_sampler=sampler, num_workers=cfg.data.num_workers,
         persistent_workers=False, pin_memory=torch.cuda.is_available(),

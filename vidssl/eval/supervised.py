@@ -42,7 +42,7 @@ def train_supervised(cfg: PretrainConfig, train_dataset, label_set: str = "class
     if (labels >= 0).sum() == 0:
         raise VidsslError(f"{train_dataset.name} has no {label_set!r} labels to train on")
     torch.manual_seed(cfg.seed)  # as build_model: the same starting backbone as every method and random init
-    backbone = create_backbone(cfg.model.backbone, width=cfg.model.width)
+    backbone = create_backbone(cfg.model.backbone, width=cfg.model.width, input=cfg.model.input)
     model = Classifier(backbone, int(labels.max()) + 1)
     opt = make_optimizer(model, cfg)
     views = LabelledViews(ViewDataset(train_dataset, cfg.aug, cfg.data, 1, cfg.seed), labels)

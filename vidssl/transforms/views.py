@@ -7,6 +7,7 @@ import torch
 
 from vidssl.transforms import temporal
 from vidssl.transforms.batched import colour_batch, pack
+from vidssl.transforms.motion import mix_frame
 from vidssl.transforms.spatial import SpatialParams, apply_spatial, augment_clip, normalize, sample_spatial, to_float
 
 
@@ -45,6 +46,8 @@ def make_views(dataset, i: int, *, aug, clip_frames: int, stride: int, crop_size
     views, params = [], []
     for v in range(num_views):
         clip = to_float(frames[inverse[v * clip_frames : (v + 1) * clip_frames]])
+        if aug.bg_mix_p > 0 and len(dataset) > 1 and rng.random() < aug.bg_mix_p:
+            clip = _mix_other(clip, dataset, i, aug.bg_mix_max, rng)
         if aug.on_device:  # crop and flip here; colour, grey and blur later, batched on the device
             p = sample_spatial(clip.shape[2], clip.shape[3], aug, rng)
             views.append(apply_spatial(clip, SpatialParams(p.box, p.flip), crop_size))
@@ -52,6 +55,15 @@ def make_views(dataset, i: int, *, aug, clip_frames: int, stride: int, crop_size
         else:
             views.append(normalize(augment_clip(clip, aug, crop_size, rng)))
     return (torch.stack(views), torch.stack(params)) if aug.on_device else torch.stack(views)
+
+
+def _mix_other(clip: torch.Tensor, dataset, i: int, max_weight: float, rng) -> torch.Tensor:
+    """Blend one random frame of another random video into every frame of ``clip`` (C, T, H, W)."""
+    j = int(rng.integers(len(dataset) - 1))
+    j += j >= i  # any video but i
+    k = int(rng.integers(dataset.num_frames(j)))
+    frame = to_float(dataset.read_frames(j, np.array([k])))[:, 0]  # C x h x w
+    return mix_frame(clip, frame, float(rng.uniform(0, max_weight)))
 
 
 def finish_on_device(clips: torch.Tensor, params: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,44 @@
+import dataclasses
+import json
+
+import pytest
+
+from vidssl.compare import CompareConfig, compare, format_table
+from vidssl.config import EvalConfig, FinetuneConfig
+from vidssl.errors import VidsslError
+
+
+def _cfg(tiny_pretrain, tmp_path, **kw):
+    pre = dataclasses.replace(tiny_pretrain, steps=3, model=dataclasses.replace(tiny_pretrain.model, input="residual"))
+    return CompareConfig(out_dir=str(tmp_path / "cmp"), methods=("simclr",), seeds=(0, 1), pretrain=pre,
+                         eval=EvalConfig(knn_k=3, recall_ks=(1, 5), progress=False), **kw)
+
+
+def test_compare_runs_every_seed_beside_both_baselines_and_resumes(tiny_pretrain, tmp_path):
+    cfg = _cfg(tiny_pretrain, tmp_path)
+    report = compare(cfg)
+    rows = {r["backbone"]: r for r in report["summary"]}
+    assert set(rows) == {"ssl", "random_init", "random_init_rgb"}  # residual input: the RGB random init too
+    assert rows["ssl"]["seeds"] == 2 and len(rows["ssl"]["linear"]["values"]) == 2
+    per_run = json.loads((tmp_path / "cmp" / "simclr-seed1" / "results.json").read_text())
+    assert per_run["pretrain_config"]["seed"] == 1 and per_run["protocol"]["input"] == "residual"
+    md = (tmp_path / "cmp" / "compare.md").read_text()
+    assert md.strip() == format_table(report["summary"]) and "±" in md
+    # a second call finds every run done: nothing is trained or evaluated again
+    ck = tmp_path / "cmp" / "simclr-seed0" / "checkpoints" / "last.pt"
+    res = tmp_path / "cmp" / "simclr-seed0" / "results.json"
+    before = (ck.stat().st_mtime_ns, res.stat().st_mtime_ns)
+    again = compare(cfg)
+    assert (ck.stat().st_mtime_ns, res.stat().st_mtime_ns) == before
+    assert again["summary"] == report["summary"]
+
+
+def test_compare_refuses_bad_settings(tiny_pretrain, tmp_path):
+    with pytest.raises(VidsslError, match="unknown method"):
+        compare(dataclasses.replace(_cfg(tiny_pretrain, tmp_path), methods=("simclr", "nope")))
+    with pytest.raises(VidsslError, match="holdout val"):  # fine-tuning scores on test: never while choosing
+        compare(CompareConfig(
+            out_dir=str(tmp_path / "c2"), pretrain=tiny_pretrain, eval=EvalConfig(holdout="val"),
+            finetune=FinetuneConfig(steps=2)))
+    with pytest.raises(VidsslError, match="seeds must differ"):
+        compare(dataclasses.replace(_cfg(tiny_pretrain, tmp_path), seeds=(1, 1)))

@@ -1,0 +1,168 @@
+"""``vidssl compare``: a fair, budgeted, multi-seed comparison of methods on any data vidssl reads.
+
+For every method and seed: pretrain (same data, backbone, budget and augmentation; the
+seed sets the initial weights, batches and augmentation draws), evaluate the frozen
+backbone beside its own random init (same input, same BN recalibration, same probe),
+and optionally fine-tune both (random init = supervised from scratch at the same
+fine-tuning budget). When the methods' input is not RGB, the random init on RGB clips is
+evaluated too, so that a change of input cannot win by weakening the baseline. Every run
+lives in its own folder under ``out_dir``; a killed comparison continues where it stopped
+(pretraining resumes, finished evaluations are kept). The table is mean ± std over seeds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidssl.config import EvalConfig, FinetuneConfig, PretrainConfig, to_dict
+from vidssl.errors import VidsslError
+from vidssl.io import atomic_write, ensure_writable_dir, write_json
+
+METRICS = (("linear", ("linear_probe", "accuracy")), ("kNN", ("knn", "accuracy")), ("R@1", ("retrieval", "R@1")),
+           ("R@5", ("retrieval", "R@5")))
+
+
+@dataclass
+class CompareConfig:
+    out_dir: str = "runs/compare"
+    methods: tuple[str, ...] = ("simclr",)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)  # method, seed and out_dir are set per run
+    eval: EvalConfig = field(default_factory=EvalConfig)  # seed and out_dir are set per run
+    finetune: FinetuneConfig | None = None  # None: no fine-tuning
+    rgb_baseline: bool = True  # also evaluate random init on RGB clips when the input is not RGB
+
+    def validate(self) -> None:
+        from vidssl.methods import METHODS
+
+        if not self.methods or not self.seeds:
+            raise VidsslError("compare needs at least one method and one seed")
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise VidsslError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(sorted(METHODS))}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise VidsslError(f"seeds must differ, got {list(self.seeds)}")
+        if self.finetune is not None and self.eval.holdout == "val":
+            raise VidsslError("fine-tuning scores on the test split; with --holdout val leave fine-tuning off")
+        self.pretrain.validate()
+        self.eval.validate()
+
+
+def run_dir(cfg: CompareConfig, method: str, seed: int) -> Path:
+    return Path(cfg.out_dir) / f"{method}-seed{seed}"
+
+
+def _done(path: Path, want: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's results.json if it was evaluated with exactly ``want`` (the eval config), else None."""
+    try:
+        res = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return res if res.get("compare_eval_config") == want else None
+
+
+def compare(cfg: CompareConfig) -> dict[str, Any]:
+    """Run (or continue) every method x seed; returns and writes ``compare.json`` and ``compare.md``."""
+    from vidssl import api
+
+    cfg.validate()
+    out = ensure_writable_dir(cfg.out_dir)
+    runs: list[dict[str, Any]] = []
+    for method in cfg.methods:
+        for seed in cfg.seeds:
+            rd = run_dir(cfg, method, seed)
+            pcfg = dataclasses.replace(cfg.pretrain, method=method, seed=seed, out_dir=str(rd), resume=True)
+            ecfg = dataclasses.replace(cfg.eval, out_dir=str(rd), seed=seed)
+            want = json.loads(json.dumps({**to_dict(ecfg), "data": None if ecfg.data is None else to_dict(ecfg.data)}))
+            res = _done(rd / "results.json", want)
+            if res is None:
+                trained = api.pretrain(pcfg)
+                res = api.evaluate(trained.checkpoint, ecfg, write=False)
+                res["compare_eval_config"] = want
+                if cfg.pretrain.model.input != "rgb" and cfg.rgb_baseline:
+                    res["results"]["random_init_rgb"] = _rgb_random_init(trained.checkpoint, ecfg)
+                write_json(rd / "results.json", res)
+            if cfg.finetune is not None and res.get("finetune", {}).get("config", {}).get("steps") != cfg.finetune.steps:
+                api.finetune_run(rd, cfg.finetune)
+                res = json.loads((rd / "results.json").read_text())
+            runs.append({"method": method, "seed": seed, "run_dir": str(rd), "results": res})
+    summary = summarise(runs)
+    report = {
+        "protocol": {
+            "what": "each method pretrained per seed, frozen backbone evaluated beside its own random init",
+            "methods": list(cfg.methods), "seeds": list(cfg.seeds),
+            "per_run": [{"method": r["method"], "seed": r["seed"], "run_dir": r["run_dir"],
+                         "protocol": r["results"]["protocol"]} for r in runs],
+        },
+        "config": {"pretrain": to_dict(cfg.pretrain), "eval": to_dict(cfg.eval),
+                   "finetune": None if cfg.finetune is None else to_dict(cfg.finetune)},
+        "summary": summary,
+        "written": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    write_json(out / "compare.json", report)
+    with atomic_write(out / "compare.md", "w") as f:
+        f.write(format_table(summary) + "\n")
+    return report
+
+
+def _rgb_random_init(checkpoint_path: Path, ecfg: EvalConfig) -> dict[str, Any]:
+    """Random init of the same architecture and seed, fed RGB clips: the other baseline a new input must beat."""
+    from vidssl.api import evaluate_backbones, load_pretrain_checkpoint
+    from vidssl.data.loading import open_dataset
+    from vidssl.engine import build_model
+    from vidssl.eval.holdout import validation_folds
+
+    _, pcfg, _ = load_pretrain_checkpoint(checkpoint_path)
+    rgb = dataclasses.replace(pcfg, model=dataclasses.replace(pcfg.model, input="rgb"))
+    data = ecfg.data or pcfg.data
+    train, test = open_dataset(data, progress=False)
+    folds = validation_folds(train, ecfg.seed)[0] if ecfg.holdout == "val" else None
+    return evaluate_backbones({"random_init_rgb": build_model(rgb).backbone}, train, test, data, ecfg,
+                              folds)["random_init_rgb"]
+
+
+def _metric(entry: dict[str, Any], path: tuple[str, str], label: str) -> float | None:
+    m = entry.get("labels", {}).get(label, {})
+    if "skipped" in m or path[0] not in m:
+        return None
+    return float(m[path[0]][path[1]])
+
+
+def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (method, backbone): mean and std over seeds of every metric, in percent."""
+    rows: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for r in runs:
+        res = r["results"]
+        label = next(iter(res["results"]["ssl"]["labels"]))  # the primary label set
+        for backbone, entry in res["results"].items():
+            key = (r["method"], backbone)
+            vals = rows.setdefault(key, {})
+            for name, path in METRICS:
+                v = _metric(entry, path, label)
+                if v is not None:
+                    vals.setdefault(name, []).append(100 * v)
+        for backbone, ft in res.get("finetune", {}).get("results", {}).items():
+            rows.setdefault((r["method"], backbone), {}).setdefault("fine-tuned", []).append(100 * ft["per_video_acc"])
+    out = []
+    for (method, backbone), vals in rows.items():
+        out.append({"method": method, "backbone": backbone, "seeds": max((len(v) for v in vals.values()), default=0),
+                    **{k: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
+                           "values": [round(x, 2) for x in v]} for k, v in vals.items()}})
+    return out
+
+
+def format_table(summary: list[dict[str, Any]]) -> str:
+    """Markdown: one row per (method, backbone), mean ± std over seeds."""
+    cols = [name for name, _ in METRICS] + ["fine-tuned"]
+    lines = ["| method | backbone | seeds | " + " | ".join(cols) + " |", "|---|---|---|" + "---|" * len(cols)]
+    for row in summary:
+        cells = [f"{row[c]['mean']:.1f} ± {row[c]['std']:.1f}" if c in row else "-" for c in cols]
+        lines.append(f"| {row['method']} | {row['backbone']} | {row['seeds']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
