@@ -79,6 +79,7 @@ def evaluate(checkpoint_path: str | Path, cfg: EvalConfig | None = None, *, writ
     report = {
         "protocol": {
             "dataset": data.dataset, "train_split": train.name, "test_split": test.name,
+            "split_rule": getattr(train, "split_rule", None),
             "train_videos": len(train), "test_videos": len(test),
             "clip_frames": data.clip_frames, "stride": data.stride, "clips_per_video": cfg.clips_per_video,
             "crop_size": data.crop_size, "test_view": "centre square resized to crop_size",

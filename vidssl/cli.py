@@ -33,6 +33,8 @@ HELP = {
     "root": "folder of videos, or the UCF101/HMDB51 root with its split files",
     "split": "official split (1-3) for ucf101/hmdb51",
     "num_workers": "DataLoader worker processes",
+    "group_pattern": "--dataset folder without train/ and test/: regex on file names whose first group names the "
+    "recording group, kept on one side of the split (default: UCF-style _gNN_cNN when every name has one)",
 }
 
 

@@ -58,6 +58,7 @@ class CachedVideoDataset:
         self.base, self.cache_dir, self.short_side = dataset, Path(cache_dir), short_side
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.name, self.labels, self.class_names = dataset.name, dataset.labels, dataset.class_names
+        self.split_rule: str | None = getattr(dataset, "split_rule", None)
         # per process: video -> (source size and mtime, entry, offset of the frames, their shape)
         self._where: dict[int, tuple[tuple[int, int], Path, int, tuple[int, ...]]] = {}
 
