@@ -115,3 +115,13 @@ def test_lr_schedule_warmup_then_cosine(tiny_pretrain):
     assert lrs[0] == pytest.approx(0.5) and lrs[1] == pytest.approx(1.0)
     assert lrs[2] == pytest.approx(1.0) and all(a >= b for a, b in itertools.pairwise(lrs[2:]))
     assert lrs[-1] == pytest.approx(0.5 * (1 + torch.cos(torch.tensor(torch.pi * 9 / 10)).item()))
+
+
+def test_tests_resolve_auto_to_the_cpu(monkeypatch):
+    # tests/conftest.py pins device="auto" to the CPU, so a GPU on the test machine changes nothing
+    import torch
+
+    from vidssl.engine import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cpu")

@@ -129,7 +129,7 @@ def test_concurrent_writers_of_one_entry(folder, tmp_path):
 
 
 def test_real_clips_cached(tmp_path):
-    ds = ucf101(ucf9(), 1, "test").subset([0, 200])
+    ds = ucf101(ucf9("classInd.txt", "testlist01.txt", "videos"), 1, "test").subset([0, 200])
     cached = build_cache(ds, tmp_path / "c", 64, progress=False)
     for i in range(2):
         assert cached.num_frames(i) == ds.num_frames(i)

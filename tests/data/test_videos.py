@@ -184,7 +184,7 @@ def test_open_video_dataset_folder_skips_bad_videos_with_one_warning(tmp_path, t
 
 
 def test_real_ucf101_split_1():
-    root = ucf9()
+    root = ucf9("classInd.txt", "trainlist01.txt", "testlist01.txt", "videos")
     train, test = ucf101(root, 1, "train"), ucf101(root, 1, "test")
     assert (len(train), len(test)) == (873, 341)
     assert len(train.class_names["class"]) == 9 and train.class_names["class"][0] == "ApplyEyeMakeup"
@@ -193,7 +193,7 @@ def test_real_ucf101_split_1():
 
 
 def test_real_index_of_a_subset(tmp_path):
-    root = ucf9()
+    root = ucf9("MANIFEST.tsv", "videos")
     with open(root / "MANIFEST.tsv") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))[::60]
     report = index_dataset([root / "videos" / r["relative_path"] for r in rows], tmp_path / "i.jsonl",
@@ -281,3 +281,13 @@ def test_split_rules_of_official_splits_and_train_test_folders(tmp_path, tiny):
     cfg = DataConfig(dataset="folder", root=str(tt), cache_dir=str(tmp_path / "cache"), clip_frames=4,
                      crop_size=16, cache_short_side=16, frame_cache=False)
     assert open_video_dataset(cfg, progress=False)[1].split_rule == "the train/ and test/ folders as given"
+
+
+def test_real_data_skip_names_what_the_test_reads(tmp_path, monkeypatch):
+    import video_helpers
+
+    (tmp_path / "MANIFEST.tsv").write_text("relative_path\n")  # a manifest alone is not the data set
+    monkeypatch.setattr(video_helpers, "UCF9", tmp_path)
+    assert video_helpers.ucf9() == tmp_path
+    with pytest.raises(pytest.skip.Exception, match=r"reads .*trainlist01\.txt"):
+        video_helpers.ucf9("MANIFEST.tsv", "trainlist01.txt")
