@@ -6,6 +6,21 @@ from vidssl.config import AugConfig, DataConfig, ModelConfig, PretrainConfig
 torch.set_num_threads(2)
 
 
+@pytest.fixture(autouse=True)
+def _cpu_and_torch_state(monkeypatch):
+    """Tests run on the CPU whatever the machine has (device="auto" resolves to cpu), and a
+    test that changes torch's thread count or deterministic mode (e.g. through a config's
+    ``threads`` / ``deterministic``) cannot leak it into the tests after it."""
+    from vidssl import engine
+
+    real = engine.resolve_device
+    monkeypatch.setattr(engine, "resolve_device", lambda name: real("cpu" if name == "auto" else name))
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    yield
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(deterministic)
+
+
 @pytest.fixture
 def tiny_data(tmp_path_factory) -> DataConfig:
     """A few small generated clips, cached in a per-session folder."""

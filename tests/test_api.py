@@ -51,3 +51,89 @@ def test_eval_with_a_checkpoint_of_another_method_is_refused(tiny_pretrain, tmp_
     torch.save(ck, tmp_path / "odd.pt")
     with pytest.raises(api.VidsslError, match="unknown method 'no_such_method'"):
         api.evaluate(tmp_path / "odd.pt", EvalConfig(out_dir=str(tmp_path / "e"), progress=False))
+
+
+def _tiny_checkpoint(tiny_pretrain, steps=1):
+    return api.pretrain(dataclasses.replace(tiny_pretrain, steps=steps)).checkpoint
+
+
+def test_eval_data_flags_override_the_checkpoints_data(tiny_pretrain, tmp_path, monkeypatch):
+    from vidssl.cli import run
+
+    ck = _tiny_checkpoint(tiny_pretrain)
+    opened, real = [], api.open_dataset
+    monkeypatch.setattr(api, "open_dataset", lambda data, **kw: opened.append((data, real(data, **kw))) or opened[-1][1])
+    out = tmp_path / "e"
+    assert run(["eval", str(ck), "--out", str(out), "--no-progress", "--knn-k", "3", "--recall-ks", "1",
+                "--synthetic-seed", "5", "--clip-frames", "6"]) == 0
+    data, (train, _) = opened[0]
+    assert (data.synthetic_seed, data.clip_frames) == (5, 6)
+    assert data.cache_dir == tiny_pretrain.data.cache_dir and data.synthetic_frames == 8  # the rest from the checkpoint
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["protocol"]["clip_frames"] == 6 and saved["eval_config"]["data"]["synthetic_seed"] == 5
+    builtin_train, _ = real(tiny_pretrain.data)  # what a broken override would silently evaluate
+    assert train.videos.shape == builtin_train.videos.shape and not (train.videos == builtin_train.videos).all()
+
+
+def _folder(root, files):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent / "data"))
+    from video_helpers import barcode_frames, write_video
+
+    for k, rel in enumerate(files):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        write_video(root / rel, barcode_frames(12)[k % 3 :][:8])
+    return root
+
+
+def test_unlabelled_videos_are_left_out_of_evaluation(tiny_pretrain, tmp_path, capsys):
+    from vidssl.cli import main
+    from vidssl.config import DataConfig
+
+    ck = _tiny_checkpoint(tiny_pretrain)
+    files = [f"{s}/{c}/{k}.avi" for s, n in (("train", 3), ("test", 2)) for c in "ab" for k in range(n)]
+    root = _folder(tmp_path / "v", [*files, "train/loose.avi", "test/loose.avi", "test/loose2.avi"])
+    data = DataConfig(dataset="folder", root=str(root), clip_frames=4, crop_size=16, cache_short_side=16,
+                      frame_cache=False, cache_dir=str(tmp_path / "cache"))
+    cfg = EvalConfig(out_dir=str(tmp_path / "e"), data=data, knn_k=3, recall_ks=(1, 5), progress=False)
+    with pytest.warns(UserWarning, match="left out 1 of 7 train and 2 of 6 test videos"):
+        report = api.evaluate(ck, cfg)
+    p = report["protocol"]
+    assert (p["train_videos"], p["test_videos"]) == (6, 4) and p["split_rule"] == "the train/ and test/ folders as given"
+    knn = report["results"]["ssl"]["labels"]["class"]["knn"]["accuracy"]
+    assert knn in (0.0, 0.25, 0.5, 0.75, 1.0) and report["results"]["ssl"]["labels"]["class"]["chance"] == 0.5
+    flat = _folder(tmp_path / "flat", ["a.avi", "b.avi", "c.avi"])
+    with pytest.raises(SystemExit) as e:
+        main(["eval", str(ck), "--out", str(tmp_path / "f"), "--no-progress", "--dataset", "folder", "--root", str(flat),
+              "--cache-short-side", "16", "--no-frame-cache", "--cache-dir", str(tmp_path / "cache")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and len(err.strip().splitlines()) == 1 and "no labelled videos" in err
+
+
+def test_finetune_results_follow_the_checkpoints_weights(tiny_pretrain, tmp_path):
+    import torch
+
+    from vidssl.eval.finetune import FinetuneConfig
+
+    run = tmp_path / "run"
+    pcfg = dataclasses.replace(tiny_pretrain, out_dir=str(run), steps=2)
+    ck = api.pretrain(pcfg).checkpoint
+    ecfg = EvalConfig(out_dir=str(run), knn_k=3, recall_ks=(1,), progress=False)
+    api.evaluate(ck, ecfg)
+    api.finetune_run(run, FinetuneConfig(steps=1, batch_size=8, clips_per_video=1, progress=False))
+    assert "finetune" in api.evaluate(ck, ecfg)  # the same checkpoint re-evaluated keeps its fine-tuning
+
+    state = torch.load(ck, weights_only=False)  # retrained to the same step: other weights, same path and step
+    state["model"] = {k: v + 0.01 if v.is_floating_point() else v for k, v in state["model"].items()}
+    torch.save(state, tmp_path / "other.pt")
+    saved = (run / "results.json").read_text()
+    (tmp_path / "other.pt").replace(ck)
+    assert "finetune" not in api.evaluate(ck, ecfg)
+
+    (run / "results.json").write_text(saved)  # a longer (resumed) run at the same path
+    api.pretrain(dataclasses.replace(pcfg, steps=4, resume=True))
+    report = api.evaluate(ck, ecfg)
+    assert report["protocol"]["pretrain_steps"] == 4 and "finetune" not in report
+    assert "finetune" not in json.loads((run / "results.json").read_text())

@@ -18,7 +18,8 @@ def test_compare_runs_every_seed_beside_both_baselines_and_resumes(tiny_pretrain
     cfg = _cfg(tiny_pretrain, tmp_path)
     report = compare(cfg)
     rows = {r["backbone"]: r for r in report["summary"]}
-    assert set(rows) == {"ssl", "random_init", "random_init_rgb"}  # residual input: the RGB random init too
+    # residual input: the RGB random init too; random init with and without BN recalibration
+    assert set(rows) == {"ssl", "random_init", "random_init_rgb", "random_init_no_bn_recal", "random_init_rgb_no_bn_recal"}
     assert rows["ssl"]["seeds"] == 2 and len(rows["ssl"]["linear"]["values"]) == 2
     per_run = json.loads((tmp_path / "cmp" / "simclr-seed1" / "results.json").read_text())
     assert per_run["pretrain_config"]["seed"] == 1 and per_run["protocol"]["input"] == "residual"

@@ -142,3 +142,13 @@ def test_time_budget_resolves_and_records_a_step_count(tiny_pretrain):
     # the recorded step count repeats the run exactly, without the budget
     again = pretrain(dataclasses.replace(cfg, out_dir=str(res.out_dir) + "-again", time_budget=None, steps=res.step))
     assert_same(weights(again.checkpoint), weights(res.checkpoint))
+
+
+def test_tests_resolve_auto_to_the_cpu(monkeypatch):
+    # tests/conftest.py pins device="auto" to the CPU, so a GPU on the test machine changes nothing
+    import torch
+
+    from vidssl.engine import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cpu")

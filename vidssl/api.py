@@ -20,6 +20,7 @@ from vidssl.errors import VidsslError
 from vidssl.eval.bn import recalibrate_bn
 from vidssl.eval.features import extract_features
 from vidssl.eval.holdout import validation_folds
+from vidssl.eval.labelled import labelled_only
 from vidssl.eval.protocols import knn_classify, linear_probe, retrieval_recall, source_groups
 from vidssl.io import ensure_writable_dir, write_json
 
@@ -104,7 +105,7 @@ def evaluate(checkpoint_path: str | Path, cfg: EvalConfig | None = None, *, writ
     out = ensure_writable_dir(cfg.out_dir) if write else None
     model, pcfg, ck = load_pretrain_checkpoint(checkpoint_path)
     data = cfg.data or pcfg.data
-    train, test = open_dataset(data, progress=cfg.progress)
+    train, test = labelled_only(*open_dataset(data, progress=cfg.progress))
     holdout_rule, folds = "the dataset's test split", None
     if cfg.holdout == "val":  # choosing a setting: score on validation parts of train, never on test
         folds, holdout_rule = validation_folds(train, cfg.seed)
@@ -115,6 +116,7 @@ def evaluate(checkpoint_path: str | Path, cfg: EvalConfig | None = None, *, writ
     report = {
         "protocol": {
             "dataset": data.dataset, "train_split": train.name, "test_split": test.name,
+            "split_rule": getattr(train, "split_rule", None),
             "train_videos": len(train), "test_videos": len(test) if folds is None else 0,
             "clip_frames": data.clip_frames, "stride": data.stride, "clips_per_video": cfg.clips_per_video,
             "crop_size": data.crop_size, "test_view": "centre square resized to crop_size",
@@ -123,6 +125,7 @@ def evaluate(checkpoint_path: str | Path, cfg: EvalConfig | None = None, *, writ
                                  "every backbone" if cfg.bn_recalibrate else "off: pretraining's running statistics"),
             "features": "backbone global-average-pooled, averaged over clips of a video",
             "checkpoint": str(checkpoint_path), "pretrain_steps": ck["step"],
+            "checkpoint_fingerprint": checkpoint.fingerprint(ck),
             "pretrain_seconds": round(ck["elapsed_s"], 1), "pretrain_seed": pcfg.seed,
             "eval_seconds": None,
             "software": {"vidssl": _version(), "torch": torch.__version__, "numpy": np.__version__,
@@ -140,13 +143,22 @@ def evaluate(checkpoint_path: str | Path, cfg: EvalConfig | None = None, *, writ
 
 
 def _keep_finetune(path: Path, report: dict[str, Any]) -> None:
-    """Carry a fine-tuning entry of the same checkpoint over when results.json is rewritten."""
+    """Carry a fine-tuning entry of the same checkpoint over when results.json is rewritten: same path,
+    and the step and weights that the entry was measured on (:func:`vidssl.checkpoint.fingerprint`)."""
     try:
         old = json.loads(path.read_text())
     except (OSError, ValueError):
         return
-    if "finetune" in old and old.get("protocol", {}).get("checkpoint") == report["protocol"]["checkpoint"]:
+    same_path = old.get("protocol", {}).get("checkpoint") == report["protocol"]["checkpoint"]
+    if "finetune" in old and same_path and _same_weights(old["finetune"], report):
         report["finetune"] = old["finetune"]
+
+
+def _same_weights(finetune_entry: dict[str, Any], report: dict[str, Any]) -> bool:
+    """Whether a fine-tuning entry was measured on the checkpoint a report evaluates (older entries
+    without a fingerprint cannot tell, and are dropped)."""
+    recorded = finetune_entry.get("checkpoint_fingerprint")
+    return recorded is not None and recorded == report["protocol"].get("checkpoint_fingerprint")
 
 
 def _version() -> str:
@@ -298,18 +310,19 @@ def finetune_run(run_dir: str | Path, cfg=None, *, aug=None, label_set: str | No
     cfg = cfg or FinetuneConfig()
     cfg.validate()
     results = read_results(run_dir)
-    model, pcfg, _ = load_pretrain_checkpoint(run_checkpoint(run_dir, results))
+    model, pcfg, ck = load_pretrain_checkpoint(run_checkpoint(run_dir, results))
     recorded = results.get("eval_config", {}).get("data")  # the data the results were measured on
     data = from_dict(type(pcfg.data), recorded) if recorded else pcfg.data
     aug = aug or pcfg.aug
     label_set = label_set or primary_label_set(results)
-    train, test = open_dataset(data)
+    train, test = labelled_only(*open_dataset(data), label_set)
     # random init (= supervised from scratch) trains its backbone at its own ratio: no features to protect
     runs = {"ssl": (model.backbone, cfg),
             "random_init": (build_model(pcfg).backbone,
                             dataclasses.replace(cfg, backbone_lr_ratio=cfg.scratch_backbone_lr_ratio))}
     out = {name: finetune(bb, train, test, data, aug, c, label_set).summary() for name, (bb, c) in runs.items()}
-    entry = {"label_set": label_set, "config": {**to_dict(cfg), "aug": to_dict(aug)}, "results": out}
+    entry = {"label_set": label_set, "config": {**to_dict(cfg), "aug": to_dict(aug)}, "results": out,
+             "checkpoint_fingerprint": checkpoint.fingerprint(ck)}
     results["finetune"] = entry
     write_json(run_dir / "results.json", results)
     return entry

@@ -6,6 +6,7 @@ leaves a half-written checkpoint where a good one was.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +61,16 @@ def load_weights(module: nn.Module, state: dict[str, torch.Tensor], path: str | 
     except RuntimeError as e:
         first = str(e).strip().splitlines()[0]
         raise VidsslError(f"weights in {path} do not fit this model ({first}); check --backbone and --width") from e
+
+
+def fingerprint(ck: dict[str, Any]) -> dict[str, Any]:
+    """What identifies a checkpoint's weights: its step and a SHA-256 of its model tensors.
+
+    Results measured on a checkpoint (e.g. fine-tuning) are kept only while both match, so
+    a resumed, longer or retrained run at the same path never inherits stale numbers.
+    """
+    h = hashlib.sha256()
+    for name, t in sorted(ck["model"].items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return {"step": int(ck["step"]), "weights_sha256": h.hexdigest()}

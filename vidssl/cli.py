@@ -38,6 +38,8 @@ HELP = {
                    " steps and recorded in config.json (repeat exactly with --steps)",
     "bg_mix_p": "probability of blending a frame of another video into a view (scene stops identifying a clip)",
     "bg_mix_max": "largest blending weight of that frame",
+    "group_pattern": "--dataset folder without train/ and test/: regex on file names whose first group names the "
+    "recording group, kept on one side of the split (default: UCF-style _gNN_cNN when every name has one)",
 }
 
 

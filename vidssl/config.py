@@ -23,6 +23,7 @@ class DataConfig:
     crop_size: int = 32  # side of the square network input
     num_workers: int = 0  # DataLoader worker processes
     cache_dir: str | None = None  # where generated or cached data lives (default ~/.cache/vidssl)
+    group_pattern: str | None = None  # folder split: regex on file names, group 1 = recording group (default: UCF _gNN_cNN)
     # built-in generated data (dataset="synthetic")
     synthetic_train_per_class: int = 150
     synthetic_test_per_class: int = 50

@@ -129,10 +129,56 @@ def test_concurrent_writers_of_one_entry(folder, tmp_path):
 
 
 def test_real_clips_cached(tmp_path):
-    ds = ucf101(ucf9(), 1, "test").subset([0, 200])
+    ds = ucf101(ucf9("classInd.txt", "testlist01.txt", "videos"), 1, "test").subset([0, 200])
     cached = build_cache(ds, tmp_path / "c", 64, progress=False)
     for i in range(2):
         assert cached.num_frames(i) == ds.num_frames(i)
         idx = np.array([5, 0, ds.num_frames(i) - 1])
         assert np.array_equal(cached.read_frames(i, idx), read_frames(ds.source(i), idx, short_side=64))
     assert cached.read_frames(0, np.array([0])).shape == (1, 64, 85, 3)
+
+
+def test_short_sides_keep_their_own_entries(folder, tmp_path):
+    small = build_cache(folder, tmp_path / "c", 16, progress=False)
+    large = build_cache(folder, tmp_path / "c", 24, progress=False)
+    assert all(small.is_cached(i) and large.is_cached(i) for i in range(len(folder)))  # neither evicted the other
+    assert len(list((tmp_path / "c").glob("*.npy"))) == 2 * len(folder)
+    stale_small, kept_large = small.entry(1), large.entry(1)
+    os.utime(folder.source(1), ns=(7, 7))  # a new version of one source: only its entry at that short side is stale
+    small.load(1)
+    assert small.entry(1) != stale_small and not stale_small.exists() and kept_large.exists()
+
+
+_READER = """
+import sys
+import numpy as np
+from vidssl.data.cache import CachedVideoDataset
+from vidssl.data.videos import VideoFolder
+
+root, cache, side = sys.argv[1], sys.argv[2], int(sys.argv[3])
+cached = CachedVideoDataset(VideoFolder(root), cache, side)
+for _ in range(25):
+    for i in range(len(cached)):
+        got = cached.read_frames(i, np.array([0, 3]))
+        assert got.shape[0] == 2 and min(got.shape[1:3]) == side, got.shape
+print("done")
+"""
+
+
+def test_two_processes_at_two_short_sides_share_one_cache(folder, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "reader.py"
+    script.write_text(_READER)
+    repo = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": repo + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1"}
+    root = str(tmp_path / "v")
+    procs = [subprocess.Popen([sys.executable, str(script), root, str(tmp_path / "c"), str(side)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for side in (16, 24)]
+    outs = [p.communicate(timeout=240) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0 and out.strip() == "done", err[-2000:]
+    for side in (16, 24):
+        assert all(CachedVideoDataset(folder, tmp_path / "c", side).is_cached(i) for i in range(len(folder)))

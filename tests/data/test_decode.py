@@ -160,7 +160,7 @@ def test_frames_past_the_end(videos):
 
 
 def test_real_ucf101_clips():
-    root = ucf9()
+    root = ucf9("MANIFEST.tsv", "videos")
     with open(root / "MANIFEST.tsv") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))[::120]  # 11 clips, every class
     for r in rows:
@@ -179,7 +179,8 @@ def test_real_ucf101_clips():
 def test_real_original_whose_header_lies():
     # the AVI header and packet count say 300 frames; one packet is a 7-byte "not coded"
     # placeholder that decodes to nothing, so 299 frames come out
-    path = ucf9() / "original-sample/Basketball/v_Basketball_g13_c01.avi"
+    rel = "original-sample/Basketball/v_Basketball_g13_c01.avi"
+    path = ucf9(rel) / rel
     info = probe(path)
     assert (info.frames, info.width, info.height, info.has_audio) == (299, 320, 240, False)
     assert probe(path, exact=False).frames == 300

@@ -78,3 +78,22 @@ def test_background_variants():
     assert tex[:, :4, :4].std(axis=(1, 2)).mean() > plain[:, :4, :4].std(axis=(1, 2)).mean()
     with pytest.raises(VidsslError, match="unknown synthetic background 'stripes'"):
         SyntheticSpec(background="stripes").validate()
+
+
+def test_train_and_test_sprites_are_different_handwritten_digits(monkeypatch):
+    # README: "test clips drawn from different handwritten digits than train"
+    from vidssl.data import synthetic
+
+    pools, real = {}, synthetic._render_split
+
+    def recording(n_per_class, digit_imgs, digit_lbl, spec, rng):
+        pools["test" if "train" in pools else "train"] = digit_imgs
+        return real(n_per_class, digit_imgs, digit_lbl, spec, rng)
+
+    monkeypatch.setattr(synthetic, "_render_split", recording)
+    generate(SyntheticSpec(2, 2, 6, 20, 0))
+    train, test = ({img.tobytes() for img in pools[s]} for s in ("train", "test"))
+    all_imgs, _ = synthetic._digits()
+    assert train and test and not train & test
+    assert len(train) + len(test) >= 0.99 * len(all_imgs)  # each side draws from about half of the 1,797 digits
+    assert min(len(train), len(test)) > 0.45 * len(all_imgs)

@@ -106,6 +106,7 @@ def test_hmdb51_split_files(tmp_path, tiny):
         hmdb51(tmp_path, 1, "train")
 
 
+@pytest.mark.filterwarnings("ignore:.*no recording groups")
 def test_stratified_split_is_deterministic_and_70_30(tmp_path, tiny):
     root = _layout(tmp_path, tiny, [f"{c}/{k}.avi" for c in "ab" for k in range(10)] + ["c/0.avi"])
     ds = VideoFolder(root)
@@ -164,7 +165,7 @@ def test_open_video_dataset_folder_skips_bad_videos_with_one_warning(tmp_path, t
     root = _layout(tmp_path / "v", tiny, files)
     _bad_files(root / ("train/b" if layout == "train_test" else "b"))
     cfg = DataConfig(dataset="folder", root=str(root), cache_dir=str(tmp_path / "cache"), clip_frames=4,
-                     crop_size=16, cache_short_side=16, frame_cache=False)
+                     crop_size=16, cache_short_side=16, frame_cache=False, group_pattern=r"^(\w+)\.")
     with pytest.warns(UserWarning, match=r"skipped 3 of 1[53] videos .*problems\.tsv") as rec:
         train, test = open_video_dataset(cfg, progress=False)
     assert len(rec) == 1
@@ -183,7 +184,7 @@ def test_open_video_dataset_folder_skips_bad_videos_with_one_warning(tmp_path, t
 
 
 def test_real_ucf101_split_1():
-    root = ucf9()
+    root = ucf9("classInd.txt", "trainlist01.txt", "testlist01.txt", "videos")
     train, test = ucf101(root, 1, "train"), ucf101(root, 1, "test")
     assert (len(train), len(test)) == (873, 341)
     assert len(train.class_names["class"]) == 9 and train.class_names["class"][0] == "ApplyEyeMakeup"
@@ -192,10 +193,101 @@ def test_real_ucf101_split_1():
 
 
 def test_real_index_of_a_subset(tmp_path):
-    root = ucf9()
+    root = ucf9("MANIFEST.tsv", "videos")
     with open(root / "MANIFEST.tsv") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))[::60]
     report = index_dataset([root / "videos" / r["relative_path"] for r in rows], tmp_path / "i.jsonl",
                            min_frames=16, progress=False)
     assert [r.frames for r in report.records] == [int(r["frames"]) for r in rows]
     assert all(r.status == "ok" for r in report.records)
+
+
+def _groups_of(ds, pattern=r"_g(\d+)_c"):
+    import re
+
+    return {(int(lab), re.search(pattern, os.path.basename(p)).group(1)) for p, lab in zip(ds.paths, ds.labels["class"])}
+
+
+def test_folder_split_keeps_recording_groups_whole(tmp_path, tiny):
+    files = [f"{c}/v_{c}_g{g:02d}_c{k:02d}.avi" for c in ("Archery", "Bowling") for g in range(1, 6) for k in (1, 2, 3)]
+    ds = VideoFolder(_layout(tmp_path / "v", tiny, files))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # groups found: no warning
+        train, test = stratified_split(ds, seed=0)
+    assert not _groups_of(train) & _groups_of(test)  # no recording on both sides
+    assert np.bincount(test.labels["class"]).tolist() == [3, 3]  # 1 of 5 groups: closest to round(0.3 * 15) = 4
+    assert len(train) + len(test) == len(ds) and not set(train.paths) & set(test.paths)
+    assert "by recording group" in train.split_rule and train.split_rule == test.split_rule
+    assert stratified_split(ds, seed=0)[1].paths == test.paths
+    assert stratified_split(ds, seed=1)[1].paths != test.paths
+
+
+def test_declared_group_pattern_and_per_video_fallback(tmp_path, tiny):
+    files = [f"{c}/subj{s}_take{k}.avi" for c in ("a", "b") for s in range(4) for k in range(3)]
+    root = _layout(tmp_path / "v", tiny, files)
+    cfg = DataConfig(dataset="folder", root=str(root), cache_dir=str(tmp_path / "cache"), clip_frames=4,
+                     crop_size=16, cache_short_side=16, frame_cache=False, group_pattern=r"^subj(\d+)_")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train, test = open_video_dataset(cfg, progress=False)
+    assert not _groups_of(train, r"subj(\d+)") & _groups_of(test, r"subj(\d+)")
+    assert len(test) == 6 and "^subj(\\d+)_" in test.split_rule and "by recording group" in test.split_rule
+    cfg.frame_cache = True
+    cached, _ = open_video_dataset(cfg, progress=False)
+    assert cached.split_rule == train.split_rule  # carried through the frame cache
+    cfg.frame_cache, cfg.group_pattern = False, r"^take(\d+)"
+    with pytest.raises(VidsslError, match=r"does not match 24 of 24 file names, e\.g\. subj0_take0\.avi"):
+        open_video_dataset(cfg, progress=False)
+    cfg.group_pattern = "subj"
+    with pytest.raises(VidsslError, match="first group"):
+        open_video_dataset(cfg, progress=False)
+    cfg.group_pattern = None  # no UCF-style names either: per video, with one warning line
+    with pytest.warns(UserWarning, match="no recording groups") as rec:
+        train, test = open_video_dataset(cfg, progress=False)
+    assert len(rec) == 1 and "\n" not in str(rec[0].message)
+    assert "per video" in train.split_rule and len(test) == 8
+
+
+def test_group_pattern_flag_reaches_the_data_config():
+    from vidssl.cli import _pretrain_config, build_parser
+
+    ns = build_parser().parse_args(["pretrain", "--dataset", "folder", "--group-pattern", r"^(\w+)-"])
+    assert _pretrain_config(ns).data.group_pattern == r"^(\w+)-"
+    assert _pretrain_config(build_parser().parse_args(["pretrain"])).data.group_pattern is None
+
+
+def test_split_rules_of_official_splits_and_train_test_folders(tmp_path, tiny):
+    root = _ucf(tmp_path / "ucf", tiny)
+    cfg = DataConfig(dataset="ucf101", root=str(root), cache_dir=str(tmp_path / "cache"), clip_frames=4,
+                     crop_size=16, cache_short_side=16, frame_cache=False, split=1)
+    train, test = open_video_dataset(cfg, progress=False)
+    assert train.split_rule == test.split_rule == "official ucf101 split 1"
+    assert [os.path.basename(p) for p in test.paths] == ["v_Archery_g01_c01.avi", "v_Basketball_g01_c01.avi"]
+    assert train.labels["class"].tolist() == [0, 0, 1] and train.frames == [12, 12, 12]
+    cfg.split = 2
+    with pytest.raises(VidsslError, match=r"trainlist02\.txt not found"):
+        open_video_dataset(cfg, progress=False)
+    hm = tmp_path / "hmdb"
+    _layout(hm, tiny, [f"{c}/{c}_{k}.avi" for c in ("jump", "wave") for k in range(3)])
+    (hm / "jump_test_split2.txt").write_text("jump_0.avi 1\njump_1.avi 2\njump_2.avi 0\n")
+    (hm / "wave_test_split2.txt").write_text("wave_0.avi 2\nwave_1.avi 1\nwave_2.avi 1\n")
+    cfg = DataConfig(dataset="hmdb51", root=str(hm), cache_dir=str(tmp_path / "cache"), clip_frames=4,
+                     crop_size=16, cache_short_side=16, frame_cache=True, split=2)
+    train, test = open_video_dataset(cfg, progress=False)
+    assert isinstance(train, CachedVideoDataset) and train.split_rule == "official hmdb51 split 2"
+    assert [os.path.basename(test.source(i)) for i in range(len(test))] == ["jump_1.avi", "wave_0.avi"]
+    assert train.labels["class"].tolist() == [0, 1, 1]
+    tt = _layout(tmp_path / "tt", tiny, ["train/a/1.avi", "train/b/2.avi", "test/a/3.avi", "test/b/4.avi"])
+    cfg = DataConfig(dataset="folder", root=str(tt), cache_dir=str(tmp_path / "cache"), clip_frames=4,
+                     crop_size=16, cache_short_side=16, frame_cache=False)
+    assert open_video_dataset(cfg, progress=False)[1].split_rule == "the train/ and test/ folders as given"
+
+
+def test_real_data_skip_names_what_the_test_reads(tmp_path, monkeypatch):
+    import video_helpers
+
+    (tmp_path / "MANIFEST.tsv").write_text("relative_path\n")  # a manifest alone is not the data set
+    monkeypatch.setattr(video_helpers, "UCF9", tmp_path)
+    assert video_helpers.ucf9() == tmp_path
+    with pytest.raises(pytest.skip.Exception, match=r"reads .*trainlist01\.txt"):
+        video_helpers.ucf9("MANIFEST.tsv", "trainlist01.txt")

@@ -16,10 +16,15 @@ import pytest
 UCF9 = Path(__file__).resolve().parents[2].parent / "shared/data/ucf101-9"
 
 
-def ucf9() -> Path:
-    """The ucf101-9 sample of real UCF101 clips, or skip the test."""
-    if not (UCF9 / "MANIFEST.tsv").is_file():
-        pytest.skip(f"../shared/data/ucf101-9 not found: real-video tests need it at {UCF9}")
+def ucf9(*needed: str) -> Path:
+    """The ucf101-9 sample of real UCF101 clips, or skip the test.
+
+    ``needed``: the paths under it that the test reads (default: MANIFEST.tsv); the test is
+    skipped, naming the first one missing, unless all exist.
+    """
+    for rel in needed or ("MANIFEST.tsv",):
+        if not (UCF9 / rel).exists():
+            pytest.skip(f"../shared/data/ucf101-9 incomplete or not found: this test reads {UCF9 / rel}")
     return UCF9
 
 

@@ -81,3 +81,43 @@ def test_groups_from_ucf_names_and_probe_keeps_groups_whole():
     leaky = linear_probe(x, y, x[:10], y[:10])
     honest = linear_probe(x, y, x[:10], y[:10], groups=groups)
     assert leaky.val_accuracy == 1.0 and honest.val_accuracy < 0.9
+
+
+def brute_knn_predict(xtr, ytr, q, k, temperature):
+    """Weighted kNN of Wu et al. 2018 (eq. 6), one query, written as a plain loop: the k train
+    features of highest cosine similarity s_i each vote exp(s_i / t) for their class."""
+    sims = [float(q @ g / (np.linalg.norm(q) * np.linalg.norm(g))) for g in xtr]
+    top = sorted(range(len(xtr)), key=lambda i: -sims[i])[:k]
+    votes = {}
+    for i in top:
+        votes[int(ytr[i])] = votes.get(int(ytr[i]), 0.0) + float(np.exp(sims[i] / temperature))
+    return max(sorted(votes), key=lambda c: votes[c])
+
+
+def knn_predict(xtr, ytr, q, k, temperature, classes):
+    """The class knn_classify predicts for one query (the one label it scores as correct)."""
+    right = [c for c in classes if knn_classify(xtr, ytr, q[None], np.array([c]), k, temperature) == 1.0]
+    assert len(right) == 1, right
+    return right[0]
+
+
+@pytest.mark.parametrize("k", [1, 4, 9, 50])
+@pytest.mark.parametrize("temperature", [0.05, 0.5, 5.0])
+def test_knn_matches_weighted_vote_reference_on_held_out_queries(k, temperature):
+    x, y = blobs(12, sep=0.8, seed=7, classes=4)  # overlapping classes: neighbours disagree
+    xq, yq = blobs(5, sep=0.8, seed=8, classes=4)  # held-out queries, not the gallery itself
+    xq = xq + np.random.default_rng(3).normal(size=xq.shape)
+    want = [brute_knn_predict(x, y, q, k, temperature) for q in xq]
+    assert [knn_predict(x, y, q, k, temperature, range(4)) for q in xq] == want
+    assert knn_classify(x, y, xq, yq, k, temperature) == pytest.approx(np.mean(np.array(want) == yq))
+
+
+def test_knn_votes_are_weighted_by_similarity_and_k_counts():
+    # one near neighbour of class 0, two farther ones of class 1 (cosines 1.0, 0.8, 0.8)
+    x = np.array([[1.0, 0.0], [0.8, 0.6], [0.8, -0.6], [-1.0, 0.0]])
+    y = np.array([0, 1, 1, 2])
+    q = np.array([[1.0, 0.0]])
+    assert knn_predict(x, y, q[0], 3, 0.07, range(3)) == 0  # exp(1/.07) > 2 exp(.8/.07): the near one wins
+    assert knn_predict(x, y, q[0], 3, 10.0, range(3)) == 1  # nearly equal weights: the majority wins
+    assert knn_predict(x, y, q[0], 1, 10.0, range(3)) == 0  # k = 1: only the nearest votes
+    assert brute_knn_predict(x, y, q[0], 3, 0.07) == 0 and brute_knn_predict(x, y, q[0], 3, 10.0) == 1

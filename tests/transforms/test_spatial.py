@@ -99,3 +99,54 @@ def test_eval_view_is_deterministic_centre_square(size):
     v = video(h=20, w=30)
     a, b = spatial.eval_view(v, size), spatial.eval_view(v, size)
     assert a.shape == (3, 6, size, size) and torch.equal(a, b)
+
+
+def test_flip_once_mirrors_an_asymmetric_clip():
+    v = video(w=7)
+    f = spatial.hflip(v)
+    assert not torch.equal(f, v)
+    for x in range(7):  # column x comes from column w-1-x, on every channel and frame
+        assert torch.equal(f[..., x], v[..., 6 - x])
+
+
+def _yiq_hue_reference(rgb, turns):
+    """Hue rotation written out from the YIQ definition (rotate the I, Q chroma plane), one pixel."""
+    import math
+
+    yiq = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+    y, i, q = yiq @ np.asarray(rgb, float)
+    a = 2 * math.pi * turns
+    i, q = i * math.cos(a) - q * math.sin(a), i * math.sin(a) + q * math.cos(a)
+    return np.clip(np.linalg.solve(yiq, [y, i, q]), 0, 1)
+
+
+@pytest.mark.parametrize("turns", [1 / 3, -1 / 3, 0.1, 0.5])
+def test_hue_shift_moves_pure_red_where_the_definition_says(turns):
+    red = torch.zeros(3, 2, 2, 2)
+    red[0] = 1
+    out = spatial.adjust_hue(red, turns)
+    want = torch.tensor(_yiq_hue_reference([1, 0, 0], turns), dtype=torch.float32).view(3, 1, 1, 1).expand_as(red)
+    assert torch.allclose(out, want, atol=1e-4)
+    assert not torch.allclose(out, red, atol=0.1)  # a hue shift that does nothing fails here
+    if turns == 1 / 3:
+        assert torch.allclose(out[:, 0, 0, 0], torch.tensor([0.0945, 0.1645, 1.0]), atol=1e-3)  # red turns blue
+    assert torch.equal(spatial.adjust_hue(red, 0.0).round(decimals=5), red)
+
+
+def test_three_thirds_of_a_turn_return_and_one_third_does_not():
+    v = video() * 0.1 + 0.45  # near grey, so no channel is clamped
+    third = spatial.adjust_hue(v, 1 / 3)
+    assert not torch.allclose(third, v, atol=1e-3)
+    assert torch.allclose(spatial.adjust_hue(spatial.adjust_hue(third, 1 / 3), 1 / 3), v, atol=1e-5)
+
+
+@pytest.mark.parametrize(("h", "w"), [(20, 30), (30, 20)])
+def test_eval_view_takes_the_centre_square(h, w):
+    v = torch.zeros(3, 2, h, w)
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    v[:, :, top : top + side, left : left + side] = torch.rand(3, 2, side, side, generator=torch.Generator().manual_seed(1))
+    same = spatial.eval_view(v, side)  # no resizing: exactly the centre square
+    assert torch.allclose(same, v[:, :, top : top + side, left : left + side], atol=1e-6)
+    v[:, :, top : top + side, left : left + side] = 1.0
+    assert torch.allclose(spatial.eval_view(v, 8), torch.ones(3, 2, 8, 8), atol=1e-6)  # nothing from the margins

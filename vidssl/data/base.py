@@ -30,6 +30,8 @@ class VideoDataset(Protocol):
 class ArrayVideoDataset:
     """Videos held in memory as one ``(N, T, H, W, 3)`` uint8 array."""
 
+    split_rule: str = "as given"  # how these videos were separated from the other split, in words
+
     def __init__(
         self,
         videos: np.ndarray,

@@ -1,9 +1,10 @@
 """Frame cache: decode each video once into a ``(T, H, W, 3)`` uint8 ``.npy`` file.
 
-An entry is named after the source's absolute path, and its size, modification time,
-the cache's short side and the frame conversion, so an edited or replaced video, another
-short side or a new resizing method gets a new entry (and the old one is removed when the
-new one is written). Entries are written to a temporary file and renamed into place: a
+An entry is named after the source's absolute path, the cache's short side and the frame
+conversion (its *flavour*), and the source's size and modification time (its *version*).
+An edited or replaced video gets a new version, and writing it removes the older versions
+of the same flavour only: entries at other short sides are kept, so runs at two short
+sides (at once or in turn) never evict each other's frames. Entries are written to a temporary file and renamed into place: a
 file under an entry's name is always complete, an interrupted build leaves no entry, and
 DataLoader workers that fill the same entry at once each rename a whole file over it. A
 worker reads only the frames it needs (see :meth:`CachedVideoDataset.read_frames`).
@@ -27,16 +28,18 @@ def entry_path(cache_dir: str | Path, source: str | Path, short_side: int | None
     """Where the cache entry of ``source`` at ``short_side`` lives (it may not exist yet)."""
     path, size, mtime = decode.file_key(source)
     who = hashlib.sha1(path.encode()).hexdigest()[:16]
-    version = hashlib.sha1(f"{size}|{mtime}|{short_side or 0}|{decode.CONVERSION}".encode()).hexdigest()[:12]
-    return Path(cache_dir) / f"{who}-{version}.npy"
+    flavour = hashlib.sha1(f"{short_side or 0}|{decode.CONVERSION}".encode()).hexdigest()[:8]
+    version = hashlib.sha1(f"{size}|{mtime}".encode()).hexdigest()[:12]
+    return Path(cache_dir) / f"{who}-{flavour}-{version}.npy"
 
 
 def write_entry(path: Path, frames: np.ndarray) -> None:
-    """Atomically write an entry and drop older versions of the same source."""
+    """Atomically write an entry and drop the stale ones: same source, short side and
+    conversion, older source size/mtime. Entries at other short sides stay."""
     with atomic_write(path, "wb") as f:
         np.save(f, frames)
-    who = path.name.split("-")[0]
-    for old in path.parent.glob(f"{who}-*.npy"):
+    who, flavour, _ = path.name.split("-")
+    for old in path.parent.glob(f"{who}-{flavour}-*.npy"):
         if old != path:
             with contextlib.suppress(OSError):
                 old.unlink()
@@ -55,6 +58,7 @@ class CachedVideoDataset:
         self.base, self.cache_dir, self.short_side = dataset, Path(cache_dir), short_side
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.name, self.labels, self.class_names = dataset.name, dataset.labels, dataset.class_names
+        self.split_rule: str | None = getattr(dataset, "split_rule", None)
         # per process: video -> (source size and mtime, entry, offset of the frames, their shape)
         self._where: dict[int, tuple[tuple[int, int], Path, int, tuple[int, ...]]] = {}
 

@@ -8,6 +8,8 @@ and decode with PyAV on the fly (wrap them in
 from __future__ import annotations
 
 import hashlib
+import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,7 +25,11 @@ class VideoList:
 
     frames: known frame counts (e.g. from an index); unknown ones are probed on first use.
     short_side: frames are resized so that ``min(H, W) == short_side`` (None: as stored).
+    split_rule: how these videos were separated from the other split, in words (recorded
+    in the evaluation protocol).
     """
+
+    split_rule: str = "as given"
 
     def __init__(
         self,
@@ -61,8 +67,10 @@ class VideoList:
     def subset(self, keep: Sequence[int], name: str | None = None) -> VideoList:
         """The videos at positions ``keep``, labels and known frame counts carried over."""
         keep = list(keep)
-        return VideoList([self.paths[i] for i in keep], self.labels["class"][keep].tolist(),
-                         self.class_names["class"], name or self.name, [self.frames[i] for i in keep], self.short_side)
+        out = VideoList([self.paths[i] for i in keep], self.labels["class"][keep].tolist(),
+                        self.class_names["class"], name or self.name, [self.frames[i] for i in keep], self.short_side)
+        out.split_rule = self.split_rule
+        return out
 
 
 class VideoFolder(VideoList):
@@ -170,26 +178,71 @@ def hmdb51(root: str | Path, split: int = 1, subset: str = "train", short_side: 
     return VideoList(paths, labels, names, f"hmdb51-s{split}-{subset}", short_side=short_side)
 
 
-def stratified_split(ds: VideoList, seed: int = 0, test_fraction: float = 0.3) -> tuple[VideoList, VideoList]:
-    """Deterministic per-class split: ``round(test_fraction * n)`` of each class go to test.
+UCF_GROUP_PATTERN = r"_g(\d+)_c\d+"  # v_Class_g08_c01.avi: clips c01, c02... cut from recording g08
 
-    Within a class, videos are ordered by a hash of (seed, file name), so the split
-    depends on nothing but the seed and names, and adding videos moves few others.
-    Unlabelled videos (-1) form one group. Clips cut from one long video (UCF101
-    groups) can land on both sides: use the official splits where they exist.
+
+def recording_groups(paths: Sequence[str], pattern: str | None = None) -> list[str] | None:
+    """The recording group of each video, from its file name; None if they cannot be found.
+
+    ``pattern`` is a regex whose first group names the group, searched in the file name;
+    it must match every video. Without one, UCF101/HMDB-style ``_gNN_cNN`` names are used
+    when every video has one.
     """
+    regex = re.compile(pattern or UCF_GROUP_PATTERN)
+    if regex.groups < 1:
+        raise VidsslError(f"--group-pattern {pattern!r} has no (group): its first group must name the recording group")
+    found = [regex.search(Path(p).name) for p in paths]
+    missing = [p for p, m in zip(paths, found) if m is None]
+    if missing and pattern:
+        raise VidsslError(f"--group-pattern {pattern!r} does not match {len(missing)} of {len(paths)} file names, "
+                          f"e.g. {Path(missing[0]).name}")
+    if missing or not paths:
+        return None
+    return [m.group(1) for m in found]
+
+
+def stratified_split(ds: VideoList, seed: int = 0, test_fraction: float = 0.3,
+                     group_pattern: str | None = None) -> tuple[VideoList, VideoList]:
+    """Deterministic per-class split: about ``test_fraction`` of each class go to test.
+
+    Clips cut from one recording (UCF101 groups, or ``group_pattern``; see
+    :func:`recording_groups`) are near-duplicates, so when groups are found whole groups
+    go to one side: within a class, groups ordered by a hash of (seed, class, group) go to
+    test while that brings the class's test count closer to ``round(test_fraction * n)``.
+    Without groups, each video is its own group (with a warning). The split depends on
+    nothing but the seed and names, and adding videos moves few others. Unlabelled
+    videos (-1) form one class. The rule used is the returned datasets' ``split_rule``.
+    """
+    groups = recording_groups(ds.paths, group_pattern)
+    how = f"by recording group ({group_pattern or UCF_GROUP_PATTERN} in file names)"
+    if groups is None:
+        warnings.warn(f"{ds.name}: no recording groups in the file names, so the {1 - test_fraction:.0%}/"
+                      f"{test_fraction:.0%} split is per video and clips of one recording may land on both sides; "
+                      "declare groups with --group-pattern REGEX", stacklevel=2)
+        groups = [f"{Path(p).parent.name}/{Path(p).name}" for p in ds.paths]
+        how = "per video (no recording groups found)"
     test = []
     y = ds.labels["class"]
     for c in np.unique(y):
-        members = sorted(np.flatnonzero(y == c).tolist(), key=lambda i: _hash(seed, ds.paths[i]))
-        test += members[: round(test_fraction * len(members))]
+        members: dict[str, list[int]] = {}
+        for i in np.flatnonzero(y == c).tolist():
+            members.setdefault(groups[i], []).append(i)
+        target = round(test_fraction * sum(len(m) for m in members.values()))
+        taken = 0
+        for g in sorted(members, key=lambda g: _hash(seed, f"{c}/{g}")):
+            if abs(taken + len(members[g]) - target) < abs(taken - target):
+                test += members[g]
+                taken += len(members[g])
     test_set = set(test)
     train = [i for i in range(len(ds)) if i not in test_set]
-    return ds.subset(train, f"{ds.name}-train"), ds.subset(sorted(test), f"{ds.name}-test")
+    out = ds.subset(train, f"{ds.name}-train"), ds.subset(sorted(test), f"{ds.name}-test")
+    for part in out:
+        part.split_rule = f"per class {1 - test_fraction:.0%}/{test_fraction:.0%} {how}, seed {seed}"
+    return out
 
 
-def _hash(seed: int, path: str) -> str:
-    return hashlib.sha1(f"{seed}:{Path(path).parent.name}/{Path(path).name}".encode()).hexdigest()
+def _hash(seed: int, key: str) -> str:
+    return hashlib.sha1(f"{seed}:{key}".encode()).hexdigest()
 
 
 def open_video_dataset(data, *, split_seed: int = 0, progress: bool = True) -> tuple:
@@ -197,7 +250,7 @@ def open_video_dataset(data, *, split_seed: int = 0, progress: bool = True) -> t
 
     dataset "folder": ``root/train`` and ``root/test`` if both exist, else
     :func:`stratified_split` of ``root`` (70/30 per class, by ``split_seed``);
-    "ucf101" / "hmdb51": official split ``data.split``. Every video is indexed once
+    "ucf101" / "hmdb51": official split ``data.split``. The datasets' ``split_rule`` says which. Every video is indexed once
     (:func:`vidssl.data.index.index_dataset`, resumable, kept under ``data.cache_dir``);
     videos that cannot be decoded are dropped with one warning naming the problem list.
     Frames are resized to ``data.cache_short_side`` and, with ``data.frame_cache``, read
@@ -222,11 +275,13 @@ def open_video_dataset(data, *, split_seed: int = 0, progress: bool = True) -> t
             classes = sorted({p.name for d in ("train", "test") for p in (root / d).iterdir() if p.is_dir()})
             train = VideoFolder(root / "train", side, classes, f"{root.name}-train")
             test = VideoFolder(root / "test", side, classes, f"{root.name}-test")
+            train.split_rule = test.split_rule = "the train/ and test/ folders as given"
         else:
-            train, test = stratified_split(VideoFolder(root, side), split_seed)
+            train, test = stratified_split(VideoFolder(root, side), split_seed, group_pattern=data.group_pattern)
     elif data.dataset in ("ucf101", "hmdb51"):
         make = ucf101 if data.dataset == "ucf101" else hmdb51
         train, test = make(root, data.split, "train", side), make(root, data.split, "test", side)
+        train.split_rule = test.split_rule = f"official {data.dataset} split {data.split}"
     else:
         raise VidsslError(f"unknown dataset {data.dataset!r}; choose one of: synthetic, folder, ucf101, hmdb51")
 

@@ -39,6 +39,10 @@ def check_labels(y_train: np.ndarray, y_test: np.ndarray) -> None:
         raise VidsslError("the test split is empty; evaluation needs labelled test videos")
     if len(y_train) == 0:
         raise VidsslError("the train split is empty; evaluation needs labelled train videos")
+    for split, y in (("train", y_train), ("test", y_test)):
+        if (np.asarray(y) < 0).any():
+            raise VidsslError(f"{int((np.asarray(y) < 0).sum())} {split} labels are negative (unlabelled videos); "
+                              "evaluate labelled videos only (vidssl.eval.labelled.labelled_only)")
     missing = sorted(int(c) for c in set(np.unique(y_test)) - set(np.unique(y_train)))
     if missing:
         raise VidsslError(f"test classes {missing} have no train videos; every test class needs train examples")
