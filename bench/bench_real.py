@@ -8,8 +8,8 @@ init on RGB clips (the stronger baseline), optionally fine-tuned beside supervis
 scratch (random init at the full backbone learning rate). Resumable: rerun the same
 command after a kill. Writes ``compare.md`` and ``compare.json`` (full protocol) under --out.
 
-    .venv/bin/python bench/bench_real.py [--budget 15m] [--seeds 0 1 2] [--split 1] [--methods simclr]
-                                         [--input residual] [--finetune-steps 300] [--holdout test|val]
+    .venv/bin/python bench/bench_real.py [--budget 30m] [--seeds 0 1 2] [--split 1] [--methods simclr]
+                                         [--input rgb] [--finetune-steps 300] [--holdout test|val]
                                          [--out runs/bench_real]
 """
 
@@ -20,29 +20,33 @@ import sys
 from pathlib import Path
 
 from vidssl.compare import CompareConfig, compare, format_table
-from vidssl.config import AugConfig, DataConfig, EvalConfig, FinetuneConfig, ModelConfig, PretrainConfig
+from vidssl.config import PRESETS, AugConfig, DataConfig, EvalConfig, FinetuneConfig, ModelConfig, PretrainConfig
 from vidssl.errors import VidsslError
 
 UCF9 = Path(__file__).resolve().parents[1].parent / "shared/data/ucf101-9"
 
 
 def recipe(args: argparse.Namespace) -> PretrainConfig:
-    """The recommended real-video recipe (README, "Real video: features that beat random init")."""
-    data = DataConfig(dataset="ucf101", root=str(UCF9), split=args.split, clip_frames=8, stride=2, crop_size=32,
-                      cache_short_side=40, cache_dir=args.cache_dir)
-    return PretrainConfig(data=data, aug=AugConfig(bg_mix_p=args.bg_mix_p), model=ModelConfig(width=0.25, input=args.input),
-                          batch_size=32, lr=2e-3, time_budget=args.budget, steps=args.steps, threads=1,
-                          progress=False)
+    """The recommended real-video recipe, ``--preset real-video`` (vidssl.config.PRESETS), on ucf101-9."""
+    pr = PRESETS["real-video"]
+    data = DataConfig(dataset="ucf101", root=str(UCF9), split=args.split, clip_frames=pr["clip_frames"],
+                      stride=pr["stride"], crop_size=pr["crop_size"], cache_short_side=pr["cache_short_side"],
+                      cache_dir=args.cache_dir)
+    model = ModelConfig(input=args.input or pr["input"])
+    return PretrainConfig(data=data, aug=AugConfig(bg_mix_p=args.bg_mix_p), model=model, batch_size=pr["batch_size"],
+                          lr=pr["lr"], temperature=pr.get("temperature"), time_budget=args.budget, steps=args.steps,
+                          threads=1, progress=False)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--budget", default="15m", help="pretraining wall-clock per run (default: 15m); 'none' uses --steps")
+    p.add_argument("--budget", default=PRESETS["real-video"]["time_budget"],
+                   help="pretraining wall-clock per run (default: the preset's); 'none' uses --steps")
     p.add_argument("--steps", type=int, default=350, help="steps when --budget none")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--split", type=int, default=1)
     p.add_argument("--methods", default="simclr")
-    p.add_argument("--input", default="residual", choices=("rgb", "residual"))
+    p.add_argument("--input", default=None, choices=("rgb", "residual"), help="default: the preset's")
     p.add_argument("--bg-mix-p", type=float, default=0.0)
     p.add_argument("--finetune-steps", type=int, default=0)
     p.add_argument("--holdout", default="test", choices=("test", "val"))

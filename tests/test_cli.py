@@ -80,3 +80,14 @@ def test_console_entry_point_exit_code_and_no_traceback(tmp_path):
                        capture_output=True, text=True, check=False)
     assert r.returncode == 2
     assert r.stderr.strip() == "vidssl: error: --clip-frames must be >= 1, got 0"
+
+
+def test_preset_sets_defaults_and_flags_still_win():
+    from vidssl.cli import _pretrain_config, parse
+
+    cfg = _pretrain_config(parse(["pretrain", "--preset", "real-video"]))
+    assert (cfg.model.input, cfg.data.stride, cfg.time_budget, cfg.data.cache_short_side) == ("residual", 4, "30m", 40)
+    cfg = _pretrain_config(parse(["pretrain", "--preset", "real-video", "--stride", "2", "--input", "rgb"]))
+    assert (cfg.model.input, cfg.data.stride, cfg.time_budget) == ("rgb", 2, "30m")
+    plain = _pretrain_config(parse(["pretrain"]))
+    assert (plain.model.input, plain.data.stride, plain.time_budget) == ("rgb", 1, None)

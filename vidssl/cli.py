@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from vidssl.config import AugConfig, DataConfig, DemoConfig, EvalConfig, FinetuneConfig, ModelConfig, PretrainConfig
+from vidssl.config import PRESETS, AugConfig, DataConfig, DemoConfig, EvalConfig, FinetuneConfig, ModelConfig, PretrainConfig
 from vidssl.errors import VidsslError
 
 HELP = {
@@ -85,7 +85,7 @@ def _pretrain_config(ns: argparse.Namespace) -> PretrainConfig:
     return _pick(PretrainConfig, ns, data=_pick(DataConfig, ns), aug=_pick(AugConfig, ns), model=_pick(ModelConfig, ns))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(preset: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="vidssl", description="Self-supervised learning of video representations.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -95,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
         _add_fields(p, AugConfig)
         _add_fields(p, ModelConfig)
         p.add_argument("--out", dest="out_dir", default=out_default, help=f"{HELP['out_dir']} (default: {out_default})")
+        p.add_argument("--preset", choices=sorted(PRESETS), default=preset,
+                       help="a named recipe that sets flag defaults (explicit flags still win): "
+                       + "; ".join(f"{k}: " + " ".join(f"--{f.replace('_', '-')} {v}" for f, v in d.items())
+                                   for k, d in PRESETS.items()))
+        if preset is not None:
+            p.set_defaults(**PRESETS[preset])
 
     demo = sub.add_parser("demo", help="main job: built-in data, pretrain videoSimCLR, evaluate vs random init")
     training_flags(demo, "runs/demo")
@@ -155,8 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ns = build_parser().parse_args(argv)
+    if getattr(ns, "preset", None):  # parse again with the preset's values as the defaults
+        ns = build_parser(ns.preset).parse_args(argv)
+    return ns
+
+
+def run(argv: list[str] | None = None) -> int:
+    ns = parse(argv)
     from vidssl import api
 
     if ns.command == "pretrain":

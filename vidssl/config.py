@@ -201,6 +201,15 @@ class DemoConfig:
     report: bool = True  # write run_dir/report.html (pictures, tables) at the end
 
 
+# Named recipes (``--preset NAME``): flag defaults, each still overridable by its flag.
+# "real-video" was chosen on validation folds of ucf101-9 split-1 train, never on test
+# (README, "Real video: features that beat random init"; bench/bench_real.py).
+PRESETS: dict[str, dict[str, Any]] = {
+    "real-video": {"input": "residual", "clip_frames": 8, "stride": 4, "crop_size": 32, "cache_short_side": 40,
+                   "batch_size": 32, "lr": 2e-3, "time_budget": "30m"},
+}
+
+
 def parse_duration(text: str) -> float:
     """Seconds in ``"90s"``, ``"30m"``, ``"1.5h"`` or a plain number of seconds."""
     units = {"s": 1, "m": 60, "h": 3600}
