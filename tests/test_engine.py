@@ -152,3 +152,19 @@ def test_tests_resolve_auto_to_the_cpu(monkeypatch):
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert resolve_device("auto") == torch.device("cpu")
+
+
+def test_pretext_methods_refuse_label_corrupting_augmentation(tiny_pretrain):
+    for method, aug in [("clip_order", {"reverse_p": 0.5}), ("clip_order", {"shuffle_p": 0.5}),
+                        ("arrow_of_time", {"shuffle_p": 0.5}), ("arrow_of_time", {"reverse_p": 0.5})]:
+        cfg = dataclasses.replace(tiny_pretrain, method=method, aug=dataclasses.replace(tiny_pretrain.aug, **aug))
+        with pytest.raises(VidsslError, match="corrupt its labels"):
+            cfg.validate()
+
+
+def test_deterministic_mode_sets_the_cublas_workspace(monkeypatch):
+    from vidssl.engine import deterministic_cuda_env
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    deterministic_cuda_env()
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"

@@ -132,8 +132,12 @@ class PretrainConfig:
         a = self.aug
         if a.on_device and a.framewise:
             raise VidsslError("--on-device augmentation is clip-consistent only; drop --framewise or --on-device")
-        if self.method == "arrow_of_time" and a.reverse_p > 0:
-            raise VidsslError("arrow_of_time learns playback direction: it needs --reverse-p 0")
+        if self.method == "arrow_of_time" and (a.reverse_p > 0 or a.shuffle_p > 0):
+            raise VidsslError("arrow_of_time learns playback direction from frame order: it needs --reverse-p 0 "
+                              "and --shuffle-p 0 (they would corrupt its labels)")
+        if self.method == "clip_order" and (a.reverse_p > 0 or a.shuffle_p > 0):
+            raise VidsslError("clip_order learns the order of sub-clips: it needs --reverse-p 0 and --shuffle-p 0 "
+                              "(they would corrupt its labels)")
         if not (0 < a.crop_scale[0] <= a.crop_scale[1] <= 1):
             raise VidsslError(f"crop scale must satisfy 0 < min <= max <= 1, got {a.crop_scale}")
 

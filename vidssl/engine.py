@@ -89,6 +89,11 @@ def _trim_log(path: Path, upto_step: int) -> None:
         f.write("".join(k + "\n" for k in keep))
 
 
+def deterministic_cuda_env() -> None:
+    """cuBLAS refuses deterministic mode unless CUBLAS_WORKSPACE_CONFIG is set before its first call."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -118,6 +123,8 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
     last = ckpt_dir / "last.pt"
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    if cfg.deterministic:
+        deterministic_cuda_env()
     torch.use_deterministic_algorithms(cfg.deterministic)
 
     train, _ = open_dataset(cfg.data, progress=cfg.progress and main)
@@ -184,8 +191,13 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
             if isinstance(batch, (list, tuple)):  # --on-device: colour augmentation batched on the device
                 batch = finish_on_device(*(x.to(device, non_blocking=True) for x in batch))
             views = list(batch.to(device, non_blocking=True).unbind(1))  # V tensors of B x C x T x H x W
+            kw = {}
+            if getattr(model, "wants_video_ids", False):  # the videos of this process's share of the batch
+                share = cfg.batch_size // world
+                ids = [i for i, _, _ in loader.batch_sampler.batch(step)[rank * share : (rank + 1) * share]]
+                kw["video_ids"] = torch.tensor(ids, dtype=torch.long, device=device)
             with amp:
-                loss = net(views)
+                loss = net(views, **kw)
             if not _all_finite(loss):
                 bar.close()
                 kept = f"the last good checkpoint {last} is kept" if last.exists() else "no checkpoint was written yet"

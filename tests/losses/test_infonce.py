@@ -72,3 +72,26 @@ def test_rejects_bad_shapes():
         info_nce(torch.randn(3, 4), torch.randn(2, 4), torch.randn(5, 4))
     with pytest.raises(ValueError, match=r"queue must be \(K, 4\)"):
         info_nce(torch.randn(3, 4), torch.randn(3, 4), torch.randn(5, 3))
+
+
+def test_own_video_keys_in_the_queue_are_no_negatives():
+    torch.manual_seed(0)
+    q, k, queue = torch.randn(3, 8, dtype=torch.float64), torch.randn(3, 8, dtype=torch.float64), torch.randn(6, 8, dtype=torch.float64)
+    query_ids, queue_ids = torch.tensor([10, 11, 12]), torch.tensor([7, 11, 8, 10, 9, 6])
+    masked = info_nce(q, k, queue, temperature=0.2, query_ids=query_ids, queue_ids=queue_ids)
+    # per query: the loss with its own video's keys removed from the queue
+    ref = torch.stack([info_nce(q[i : i + 1], k[i : i + 1], queue[queue_ids != query_ids[i]], temperature=0.2)
+                       for i in range(3)]).mean()
+    assert torch.allclose(masked, ref, atol=1e-12)
+    assert not torch.allclose(masked, info_nce(q, k, queue, temperature=0.2))  # the mask did something
+    with pytest.raises(ValueError, match="both"):
+        info_nce(q, k, queue, query_ids=query_ids)
+
+
+def test_similarities_are_float32_under_bf16_autocast():
+    torch.manual_seed(0)
+    q, k, queue = torch.randn(4, 16), torch.randn(4, 16), torch.randn(32, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = info_nce(q, k, queue, temperature=0.1)
+    assert low.dtype == torch.float32
+    assert torch.allclose(low, info_nce(q, k, queue, temperature=0.1), atol=1e-6)

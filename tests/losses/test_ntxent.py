@@ -66,3 +66,15 @@ def test_rejects_a_single_clip_and_mismatched_shapes():
         nt_xent(torch.randn(1, 4), torch.randn(1, 4))
     with pytest.raises(ValueError, match=r"\(N, D\)"):
         nt_xent(torch.randn(3, 4), torch.randn(2, 4))
+
+
+def test_nt_xent_and_byol_stay_float32_under_bf16_autocast():
+    from vidssl.losses import byol_loss
+
+    torch.manual_seed(0)
+    z1, z2 = torch.randn(8, 16), torch.randn(8, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low, b = nt_xent(z1, z2, temperature=0.1), byol_loss(z1, z2)
+    assert low.dtype == torch.float32 and b.dtype == torch.float32
+    assert torch.allclose(low, nt_xent(z1, z2, temperature=0.1), atol=1e-6)
+    assert torch.allclose(b, byol_loss(z1, z2), atol=1e-6)

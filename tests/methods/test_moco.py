@@ -25,9 +25,9 @@ def test_queue_never_holds_the_current_positive_at_loss_time(cls, monkeypatch):
     seen = []
     real = moco.info_nce
 
-    def spy(q, k, queue, *, temperature):
+    def spy(q, k, queue, *, temperature, **kw):
         seen.append((k.clone(), queue.clone()))
-        return real(q, k, queue, temperature=temperature)
+        return real(q, k, queue, temperature=temperature, **kw)
 
     monkeypatch.setattr(moco, "info_nce", spy)
     for step in range(3):  # 3 x 4 keys through a queue of 8: it wraps
@@ -54,7 +54,7 @@ def test_shuffled_keys_are_put_back_in_order(monkeypatch):
     captured = {}
     real = moco.info_nce
 
-    def spy(q, k, queue, *, temperature):
+    def spy(q, k, queue, *, temperature, **kw):
         captured["k"] = k
         return real(q, k, queue, temperature=temperature)
 
@@ -69,3 +69,28 @@ def test_shuffled_keys_are_put_back_in_order(monkeypatch):
 def test_v1_head_is_linear_and_v2_head_is_an_mlp():
     assert isinstance(make(VideoMoCoV1).head, torch.nn.Linear)
     assert len(make(VideoMoCo).head) == 4
+
+
+def test_queue_remembers_each_keys_video_and_masks_it():
+    model = make().train()
+    model(views(0), video_ids=torch.tensor([0, 1, 2, 3]))
+    assert model.queue.ids.tolist() == [0, 1, 2, 3, -1, -1, -1, -1]
+    seen = {}
+    real = moco.info_nce
+
+    def spy(q, k, queue, **kw):
+        seen.update(kw)
+        return real(q, k, queue, **kw)
+
+    moco.info_nce, saved = spy, moco.info_nce
+    try:
+        model(views(1), video_ids=torch.tensor([2, 5, 6, 7]))
+    finally:
+        moco.info_nce = saved
+    assert seen["query_ids"].tolist() == [2, 5, 6, 7] and seen["queue_ids"].tolist()[:4] == [0, 1, 2, 3]
+    assert model.queue.ids.tolist() == [0, 1, 2, 3, 2, 5, 6, 7]
+    # a checkpoint from before keys carried ids still loads, with unknown ids
+    state = {k: v for k, v in model.state_dict().items() if not k.endswith("queue.ids")}
+    fresh = make()
+    fresh.load_state_dict(state)
+    assert fresh.queue.ids.tolist() == [-1] * 8

@@ -22,7 +22,7 @@ def ids(keys: torch.Tensor) -> list[int]:
 def test_starts_full_of_unit_keys_and_saves_its_state():
     q = KeyQueue(8, 5)
     assert q.keys.shape == (8, 5) and torch.allclose(q.keys.norm(dim=1), torch.ones(8))
-    assert set(q.state_dict()) == {"keys", "ptr"}
+    assert set(q.state_dict()) == {"keys", "ptr", "ids"} and q.ids.tolist() == [-1] * 8
 
 
 def test_fifo_order_with_wrap_around():

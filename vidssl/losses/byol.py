@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from vidssl.losses.ntxent import _at_least_f32
+
 
 def byol_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """p: (N, D) online predictions; z: (N, D) target projections (the caller detaches them).
@@ -19,4 +21,5 @@ def byol_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """
     if p.ndim != 2 or p.shape != z.shape:
         raise ValueError(f"p and z must both be (N, D), got {tuple(p.shape)} and {tuple(z.shape)}")
-    return (2 - 2 * F.cosine_similarity(p, z, dim=1, eps=1e-12)).mean()
+    with torch.autocast(p.device.type, enabled=False):  # float32 even under bf16 autocast
+        return (2 - 2 * F.cosine_similarity(_at_least_f32(p), _at_least_f32(z), dim=1, eps=1e-12)).mean()

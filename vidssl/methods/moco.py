@@ -45,6 +45,7 @@ class VideoMoCo(MomentumEncoders, nn.Module):
 
     num_views = 2
     mlp = True
+    wants_video_ids = True  # the engine passes each clip's video index: own-video keys are no negatives
 
     def __init__(self, backbone: nn.Module, head_hidden: int = 512, proj_dim: int = 128, temperature: float = 0.2,
                  queue_size: int = 1024, ema_momentum: float = 0.99, bn_groups: int = 2) -> None:
@@ -62,8 +63,13 @@ class VideoMoCo(MomentumEncoders, nn.Module):
         self.rng = StepRNG()
         self.temperature, self.ema_momentum, self.bn_groups = temperature, ema_momentum, bn_groups
 
-    def forward(self, views: list[torch.Tensor]) -> torch.Tensor:
-        """views: two (N, C, T, H, W) batches, query clips then key clips. Returns the loss."""
+    def forward(self, views: list[torch.Tensor], video_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """views: two (N, C, T, H, W) batches, query clips then key clips; video_ids: (N,) the
+        dataset index of each clip's video (None: unknown). Returns the loss.
+
+        The queue is about as large as a small training set, so it often holds an older key
+        of a query's own video; with ``video_ids`` such keys are left out of the negatives.
+        """
         x_q, x_k = views[0], views[1]
         n = x_q.shape[0]
         groups = max(1, min(self.bn_groups, n // 2))  # a BatchNorm1d head needs >= 2 samples per group
@@ -73,9 +79,11 @@ class VideoMoCo(MomentumEncoders, nn.Module):
             k = _encode(self.key_backbone, self.key_head, x_k[perm], groups)[perm.argsort()]  # N x D, unshuffled
             k = F.normalize(k, dim=1)
         # the queue still holds only earlier batches' keys; clone it, since enqueueing below writes in place
-        loss = info_nce(q, k, self.queue.keys.clone(), temperature=self.temperature)
-        if self.training:
-            self.queue.dequeue_and_enqueue(gather(k))  # multi-process: every process's keys, same queue everywhere
+        ids = None if video_ids is None else video_ids.to(torch.long).to(q.device)
+        loss = info_nce(q, k, self.queue.keys.clone(), temperature=self.temperature,
+                        query_ids=ids, queue_ids=None if ids is None else self.queue.ids.clone())
+        if self.training:  # multi-process: every process's keys and ids, the same queue everywhere
+            self.queue.dequeue_and_enqueue(gather(k), None if ids is None else gather(ids))
         return loss
 
     def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
