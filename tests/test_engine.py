@@ -136,7 +136,6 @@ def test_time_budget_resolves_and_records_a_step_count(tiny_pretrain):
     recorded = json.loads((res.out_dir / "config.json").read_text())
     assert recorded["steps_resolved"] and recorded["config"]["time_budget"] == "4s"
     assert 3 <= res.step == recorded["config"]["steps"] < 10_000  # the budget, not --steps, ended the run
-    assert res.elapsed_s < 4 * 3  # within a few steps of the budget
     ck = checkpoint.load(res.checkpoint)
     assert ck["step"] == res.step and ck["config"]["steps"] == res.step
     # the recorded step count repeats the run exactly, without the budget
