@@ -8,7 +8,16 @@ import os
 import sys
 from typing import Any
 
-from vidssl.config import PRESETS, AugConfig, DataConfig, DemoConfig, EvalConfig, FinetuneConfig, ModelConfig, PretrainConfig
+from vidssl.config import (
+    PRESETS,
+    AugConfig,
+    DataConfig,
+    DemoConfig,
+    EvalConfig,
+    FinetuneConfig,
+    ModelConfig,
+    PretrainConfig,
+)
 from vidssl.errors import VidsslError
 
 HELP = {

@@ -54,7 +54,7 @@ def _dataset():
 
 def test_background_mixing_changes_views_only_when_asked():
     ds = _dataset()
-    kw = dict(clip_frames=4, stride=1, crop_size=8, num_views=2)
+    kw = {"clip_frames": 4, "stride": 1, "crop_size": 8, "num_views": 2}
     plain = make_views(ds, 0, aug=AugConfig(jitter_p=0, gray_p=0), rng=np.random.default_rng(1), **kw)
     off = make_views(ds, 0, aug=AugConfig(jitter_p=0, gray_p=0, bg_mix_p=0.0), rng=np.random.default_rng(1), **kw)
     assert torch.equal(plain, off)  # p = 0 draws nothing: the default pipeline is unchanged
