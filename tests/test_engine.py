@@ -167,3 +167,17 @@ def test_deterministic_mode_sets_the_cublas_workspace(monkeypatch):
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
     deterministic_cuda_env()
     assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+
+
+def test_resume_refuses_a_changed_run_and_allows_where_it_runs(tiny_pretrain):
+    pretrain(dataclasses.replace(tiny_pretrain, steps=2))
+    for change in ({"lr": 1e-2}, {"seed": 3}, {"batch_size": 4}, {"aug": dataclasses.replace(tiny_pretrain.aug, gray_p=0.1)}):
+        with pytest.raises(VidsslError, match="would change the run") as e:
+            pretrain(dataclasses.replace(tiny_pretrain, steps=2, resume=True, **change))
+        assert "\n" not in str(e.value) and next(iter(change)) in str(e.value)
+    with pytest.raises(VidsslError, match="extend-steps"):
+        pretrain(dataclasses.replace(tiny_pretrain, steps=4, resume=True))
+    # where and how it runs may differ; a longer run when asked for
+    res = pretrain(dataclasses.replace(tiny_pretrain, steps=4, resume=True, extend_steps=True, threads=1,
+                                       checkpoint_every=3, log_every=2))
+    assert res.step == 4

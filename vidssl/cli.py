@@ -31,7 +31,9 @@ HELP = {
     "framewise": "draw spatial augmentation per frame instead of once per clip",
     "width": "channel multiplier of the backbone (1.0 = reference R3D-18)",
     "steps": "optimiser steps (the training budget)",
-    "resume": "continue the run in --out from its last checkpoint",
+    "resume": "continue the run in --out from its last checkpoint (refused if any setting but where and how it"
+              " runs differs)",
+    "extend_steps": "with --resume: allow a larger --steps (the cosine schedule then stretches from the checkpoint)",
     "deterministic": "use deterministic algorithms (bit-exact resume)",
     "threads": "torch CPU threads (0 = default)",
     "clips_per_video": "uniformly spaced test-time clips averaged per video",

@@ -90,6 +90,7 @@ class PretrainConfig:
     seed: int = 0
     deterministic: bool = False
     resume: bool = False
+    extend_steps: bool = False  # --resume with a larger --steps: allowed only with this (the cosine stretches)
     threads: int = 0  # torch threads; 0 = torch's default
     device: str = "auto"  # auto | cpu | cuda
     amp: bool = True  # bf16 autocast on CUDA (ignored on the CPU)

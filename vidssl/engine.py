@@ -89,6 +89,36 @@ def _trim_log(path: Path, upto_step: int) -> None:
         f.write("".join(k + "\n" for k in keep))
 
 
+# where and how a run executes: free to differ when it is resumed (the results do not depend on them)
+_RUN_ONLY = {"out_dir", "progress", "threads", "device", "resume", "checkpoint_every", "log_every", "extend_steps",
+             "time_budget", "data.num_workers", "data.cache_dir", "data.frame_cache", "aug.on_device"}
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def check_same_run(recorded: dict, cfg: PretrainConfig, path: Path) -> None:
+    """Refuse to resume ``path`` with a config that would change the run (anything but where and how it
+    runs); a longer ``steps`` only with ``extend_steps`` (the cosine schedule then stretches from here on)."""
+    old, new = _flat(recorded), _flat(to_dict(cfg))
+    diff = sorted(k for k in old.keys() | new.keys() if k not in _RUN_ONLY and old.get(k) != new.get(k)
+                  and k in old)  # keys added since the checkpoint was written take their defaults
+    if "steps" in diff and cfg.extend_steps and new["steps"] > old["steps"]:
+        diff.remove("steps")
+    if diff:
+        shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff[:6])
+        hint = " (to train longer, add --extend-steps)" if diff == ["steps"] and new["steps"] > old["steps"] else ""
+        raise VidsslError(f"--resume would change the run in {path} ({shown}){hint}; resume with its recorded "
+                          "settings (config.json) or choose a new --out")
+
+
 def deterministic_cuda_env() -> None:
     """cuBLAS refuses deterministic mode unless CUBLAS_WORKSPACE_CONFIG is set before its first call."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -143,6 +173,7 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
         checkpoint.check_arch(ck, arch, last)
         if cfg.time_budget is not None:  # the budget was resolved to a step count when the run started
             cfg = dataclasses.replace(cfg, steps=int(ck["config"]["steps"]))
+        check_same_run(ck.get("config", {}), cfg, last)
         checkpoint.load_weights(model, ck["model"], last)
         opt.load_state_dict(ck["optimizer"])
         step, elapsed = ck["step"], ck["elapsed_s"]
