@@ -1,11 +1,12 @@
 """vidssl: self-supervised learning of video representations."""
 
 from vidssl.api import demo, evaluate, load_pretrain_checkpoint, pretrain
+from vidssl.compare import CompareConfig, compare
 from vidssl.config import AugConfig, DataConfig, DemoConfig, EvalConfig, ModelConfig, PretrainConfig
 from vidssl.errors import VidsslError
 
 __version__ = "0.1.0"
 __all__ = [
-    "AugConfig", "DataConfig", "DemoConfig", "EvalConfig", "ModelConfig", "PretrainConfig",
-    "VidsslError", "demo", "evaluate", "load_pretrain_checkpoint", "pretrain",
+    "AugConfig", "CompareConfig", "DataConfig", "DemoConfig", "EvalConfig", "ModelConfig", "PretrainConfig",
+    "VidsslError", "compare", "demo", "evaluate", "load_pretrain_checkpoint", "pretrain",
 ]
