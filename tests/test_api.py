@@ -133,7 +133,7 @@ def test_finetune_results_follow_the_checkpoints_weights(tiny_pretrain, tmp_path
     assert "finetune" not in api.evaluate(ck, ecfg)
 
     (run / "results.json").write_text(saved)  # a longer (resumed) run at the same path
-    api.pretrain(dataclasses.replace(pcfg, steps=4, resume=True))
+    api.pretrain(dataclasses.replace(pcfg, steps=4, resume=True, extend_steps=True))
     report = api.evaluate(ck, ecfg)
     assert report["protocol"]["pretrain_steps"] == 4 and "finetune" not in report
     assert "finetune" not in json.loads((run / "results.json").read_text())
