@@ -61,24 +61,3 @@ class ArrayVideoDataset:
     @property
     def frame_size(self) -> tuple[int, int]:
         return self.videos.shape[2], self.videos.shape[3]
-
-
-class IndexSubset:
-    """The videos of ``dataset`` at positions ``keep``, any dataset type (e.g. a validation part of train)."""
-
-    def __init__(self, dataset, keep, name: str) -> None:
-        self.ds, self.keep, self.name = dataset, [int(i) for i in keep], name
-        self.labels = {k: np.asarray(v)[self.keep] for k, v in dataset.labels.items()}
-        self.class_names = dataset.class_names
-
-    def __len__(self) -> int:
-        return len(self.keep)
-
-    def num_frames(self, i: int) -> int:
-        return self.ds.num_frames(self.keep[i])
-
-    def read_frames(self, i: int, indices: np.ndarray) -> np.ndarray:
-        return self.ds.read_frames(self.keep[i], indices)
-
-    def source(self, i: int) -> str:
-        return self.ds.source(self.keep[i])

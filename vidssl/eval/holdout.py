@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-from vidssl.data.base import IndexSubset
 from vidssl.errors import VidsslError
 from vidssl.eval.protocols import source_groups
 
@@ -36,11 +35,3 @@ def validation_folds(train, seed: int = 0) -> tuple[list[tuple[np.ndarray, np.nd
         split = StratifiedKFold(VAL_FOLDS, shuffle=True, random_state=seed).split(labelled, y[labelled])
         rule = f"{VAL_FOLDS}-fold cross-validation on train's labelled videos, stratified, per video (no groups found), seed {seed}"
     return [(labelled[a], labelled[v]) for a, v in split], rule
-
-
-def validation_split(train, seed: int = 0) -> tuple[IndexSubset, IndexSubset, str]:
-    """The first fold of :func:`validation_folds` as datasets: (train part, validation part, rule)."""
-    folds, rule = validation_folds(train, seed)
-    a, v = folds[0]
-    return (IndexSubset(train, a, f"{train.name}[train part]"), IndexSubset(train, v, f"{train.name}[validation part]"),
-            rule.replace(f"{VAL_FOLDS}-fold cross-validation on", f"fold 1 of {VAL_FOLDS} of"))
