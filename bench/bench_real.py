@@ -10,6 +10,7 @@ command after a kill. Writes ``compare.md`` and ``compare.json`` (full protocol)
 
     .venv/bin/python bench/bench_real.py [--budget 30m] [--seeds 0 1 2] [--split 1] [--methods simclr]
                                          [--input rgb] [--finetune-steps 300] [--holdout test|val]
+                                         [--finetune-lr 1e-3 --finetune-ratio 0.1 --scratch-lr X --scratch-ratio 1]
                                          [--out runs/bench_real]
 """
 
@@ -19,7 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vidssl.compare import CompareConfig, compare, format_table
+from vidssl.compare import CompareConfig, compare, format_gains, format_table
 from vidssl.config import PRESETS, AugConfig, DataConfig, EvalConfig, FinetuneConfig, ModelConfig, PretrainConfig
 from vidssl.errors import VidsslError
 
@@ -49,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--input", default=None, choices=("rgb", "residual"), help="default: the preset's")
     p.add_argument("--bg-mix-p", type=float, default=0.0)
     p.add_argument("--finetune-steps", type=int, default=0)
+    p.add_argument("--finetune-lr", type=float, default=1e-3, help="SSL fine-tuning head lr")
+    p.add_argument("--finetune-ratio", type=float, default=0.1, help="SSL backbone lr = head lr x this")
+    p.add_argument("--scratch-lr", type=float, default=None, help="supervised from scratch: head lr (default: --finetune-lr)")
+    p.add_argument("--scratch-ratio", type=float, default=1.0, help="supervised from scratch: backbone lr = head lr x this")
     p.add_argument("--holdout", default="test", choices=("test", "val"))
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--out", default="runs/bench_real")
@@ -60,13 +65,17 @@ def main(argv: list[str] | None = None) -> int:
         args.budget = None
     cfg = CompareConfig(out_dir=args.out, methods=tuple(args.methods.split(",")), seeds=tuple(args.seeds),
                         pretrain=recipe(args), eval=EvalConfig(clips_per_video=4, holdout=args.holdout, progress=False),
-                        finetune=FinetuneConfig(steps=args.finetune_steps, progress=False) if args.finetune_steps else None)
+                        finetune=FinetuneConfig(steps=args.finetune_steps, lr=args.finetune_lr,
+                                                backbone_lr_ratio=args.finetune_ratio, scratch_lr=args.scratch_lr,
+                                                scratch_backbone_lr_ratio=args.scratch_ratio, progress=False)
+                        if args.finetune_steps else None)
     try:
         report = compare(cfg)
     except VidsslError as e:
         print(f"bench_real: error: {e}", file=sys.stderr)
         return 2
     print(format_table(report["summary"]))
+    print("\n" + format_gains(report["summary"]))
     print(f"\nfull protocol: {Path(args.out) / 'compare.json'}")
     return 0
 

@@ -24,7 +24,7 @@ def test_compare_runs_every_seed_beside_both_baselines_and_resumes(tiny_pretrain
     per_run = json.loads((tmp_path / "cmp" / "simclr-seed1" / "results.json").read_text())
     assert per_run["pretrain_config"]["seed"] == 1 and per_run["protocol"]["input"] == "residual"
     md = (tmp_path / "cmp" / "compare.md").read_text()
-    assert md.strip() == format_table(report["summary"]) and "±" in md
+    assert md.startswith(format_table(report["summary"]) + "\n") and "±" in md
     # a second call finds every run done: nothing is trained or evaluated again
     ck = tmp_path / "cmp" / "simclr-seed0" / "checkpoints" / "last.pt"
     res = tmp_path / "cmp" / "simclr-seed0" / "results.json"
@@ -32,6 +32,26 @@ def test_compare_runs_every_seed_beside_both_baselines_and_resumes(tiny_pretrain
     again = compare(cfg)
     assert (ck.stat().st_mtime_ns, res.stat().st_mtime_ns) == before
     assert again["summary"] == report["summary"]
+    # the gain is read against the strongest random-init row, metric by metric
+    for name, g in report["gains"]["simclr"].items():
+        base = {b: r[name]["mean"] for b, r in rows.items() if b.startswith("random_init") and name in r}
+        assert g["against"] == max(base, key=base.get)
+        assert g["gain"] == pytest.approx(rows["ssl"][name]["mean"] - max(base.values()))
+    assert "SSL minus the strongest random init: linear" in md
+    page = (tmp_path / "cmp" / "compare.html").read_text()
+    assert f"{rows['ssl']['linear']['mean']:.1f} ± {rows['ssl']['linear']['std']:.1f}" in page
+    assert "random init, RGB, initial BN statistics" in page and "simclr-seed1" in page
+
+
+def test_compare_fine_tunes_again_only_when_the_fine_tuning_config_changes(tiny_pretrain, tmp_path):
+    ft = FinetuneConfig(steps=2, batch_size=8, clips_per_video=1, progress=False)
+    cfg = dataclasses.replace(_cfg(tiny_pretrain, tmp_path), seeds=(0,), finetune=ft)
+    first = compare(cfg)
+    res = tmp_path / "cmp" / "simclr-seed0" / "results.json"
+    stamp = res.stat().st_mtime_ns
+    assert compare(cfg)["summary"] == first["summary"] and res.stat().st_mtime_ns == stamp  # same config: kept
+    compare(dataclasses.replace(cfg, finetune=dataclasses.replace(ft, lr=3e-3)))  # another lr: fine-tuned again
+    assert json.loads(res.read_text())["finetune"]["config"]["lr"] == 3e-3
 
 
 def test_compare_refuses_bad_settings(tiny_pretrain, tmp_path):

@@ -1,3 +1,4 @@
+import copy
 import dataclasses
 import itertools
 import json
@@ -181,3 +182,33 @@ def test_resume_refuses_a_changed_run_and_allows_where_it_runs(tiny_pretrain):
     res = pretrain(dataclasses.replace(tiny_pretrain, steps=4, resume=True, extend_steps=True, threads=1,
                                        checkpoint_every=3, log_every=2))
     assert res.step == 4
+
+
+def test_channels_last_gives_the_same_loss_and_gradients():
+    """--channels-last only changes the memory layout of 3D convolutions: the numbers stay (float tolerance)."""
+    torch.manual_seed(0)
+    from vidssl.backbones import create_backbone
+
+    ref = VideoSimCLR(create_backbone("r3d18", width=0.0625), head_hidden=32, proj_dim=16).double()
+    fast = copy.deepcopy(ref).to(memory_format=torch.channels_last_3d)
+    views = [torch.randn(4, 3, 4, 16, 16, dtype=torch.float64) for _ in range(2)]
+    stem = fast.backbone.stem[0].weight
+    assert stem.is_contiguous(memory_format=torch.channels_last_3d) and not stem.is_contiguous()
+    loss_ref = ref(views)
+    loss_fast = fast([v.contiguous(memory_format=torch.channels_last_3d) for v in views])
+    loss_ref.backward()
+    loss_fast.backward()
+    torch.testing.assert_close(loss_fast, loss_ref, rtol=1e-10, atol=1e-12)
+    for (name, a), b in zip(ref.named_parameters(), fast.parameters()):
+        torch.testing.assert_close(b.grad, a.grad, rtol=1e-8, atol=1e-10, msg=name)
+
+
+def test_pretraining_lays_conv_weights_out_channels_last_and_says_how_long_it_will_take(tiny_pretrain, capsys):
+    cfg = dataclasses.replace(tiny_pretrain, steps=8, warmup_steps=3, progress=True)
+    res = pretrain(cfg)
+    assert weights(res.checkpoint)["backbone.stem.0.weight"].is_contiguous(memory_format=torch.channels_last_3d)
+    printed = capsys.readouterr()
+    err = printed.out + printed.err
+    assert "pretraining: about" in err and "more on this machine" in err and "s/step over steps 2-3" in err
+    plain = pretrain(dataclasses.replace(cfg, out_dir=cfg.out_dir + "-plain", channels_last=False))
+    assert weights(plain.checkpoint)["backbone.stem.0.weight"].is_contiguous()

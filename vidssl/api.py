@@ -20,7 +20,7 @@ from vidssl.errors import VidsslError
 from vidssl.eval.bn import recalibrate_bn
 from vidssl.eval.features import extract_features
 from vidssl.eval.holdout import validation_folds
-from vidssl.eval.labelled import labelled_only
+from vidssl.eval.labelled import LabelledView, labelled_only
 from vidssl.eval.protocols import knn_classify, linear_probe, retrieval_recall, source_groups
 from vidssl.io import ensure_writable_dir, write_json
 
@@ -302,6 +302,8 @@ def finetune_run(run_dir: str | Path, cfg=None, *, aug=None, label_set: str | No
     schedule, batches and augmentation (``aug`` defaults to the pretraining augmentation).
     The numbers go to ``results.json["finetune"]`` (``config``, ``label_set``, ``results``:
     per backbone :meth:`FinetuneResult.summary`), where :func:`report` reads them; returns that entry.
+    With ``cfg.holdout == "val"`` both train on 4/5 of train and are scored on the other fifth
+    (recording groups whole); the entry is returned, not written (results.json keeps test figures).
     """
     from vidssl.eval.finetune import FinetuneConfig, finetune
     from vidssl.report import primary_label_set, read_results, run_checkpoint
@@ -316,13 +318,20 @@ def finetune_run(run_dir: str | Path, cfg=None, *, aug=None, label_set: str | No
     aug = aug or pcfg.aug
     label_set = label_set or primary_label_set(results)
     train, test = labelled_only(*open_dataset(data), label_set)
+    if cfg.holdout == "val":  # choose settings without test: train on 4/5 of train, score on the other fifth
+        folds, rule = validation_folds(train, cfg.seed)
+        train, test = LabelledView(train, folds[0][0]), LabelledView(train, folds[0][1])
     # random init (= supervised from scratch) trains its backbone at its own ratio: no features to protect
     runs = {"ssl": (model.backbone, cfg),
             "random_init": (build_model(pcfg).backbone,
-                            dataclasses.replace(cfg, backbone_lr_ratio=cfg.scratch_backbone_lr_ratio))}
+                            dataclasses.replace(cfg, backbone_lr_ratio=cfg.scratch_backbone_lr_ratio,
+                                                lr=cfg.scratch_lr or cfg.lr))}
     out = {name: finetune(bb, train, test, data, aug, c, label_set).summary() for name, (bb, c) in runs.items()}
     entry = {"label_set": label_set, "config": {**to_dict(cfg), "aug": to_dict(aug)}, "results": out,
              "checkpoint_fingerprint": checkpoint.fingerprint(ck)}
+    if cfg.holdout == "val":  # a validation score chooses settings; results.json keeps test figures only
+        entry["holdout_rule"] = f"fold 1 of {rule}: trained on {len(train)} videos, scored on {len(test)}"
+        return entry
     results["finetune"] = entry
     write_json(run_dir / "results.json", results)
     return entry

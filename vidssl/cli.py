@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from vidssl.config import (
+    DEMO_DEFAULTS,
     PRESETS,
     AugConfig,
     DataConfig,
@@ -36,6 +37,7 @@ HELP = {
     "extend_steps": "with --resume: allow a larger --steps (the cosine schedule then stretches from the checkpoint)",
     "deterministic": "use deterministic algorithms (bit-exact resume)",
     "threads": "torch CPU threads (0 = default)",
+    "channels_last": "channels_last_3d memory layout for the 3D convolutions (same numbers; 1.1-1.3x faster on CPUs)",
     "clips_per_video": "uniformly spaced test-time clips averaged per video",
     "method": "simclr | moco_v1 | moco_v2 | byol | rotnet | clip_order | arrow_of_time | masked_video",
     "temperature": "contrastive temperature; default: the method's own (simclr 0.1, moco 0.2)",
@@ -115,6 +117,10 @@ def build_parser(preset: str | None = None) -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="main job: built-in data, pretrain videoSimCLR, evaluate vs random init")
     training_flags(demo, "runs/demo")
+    demo.set_defaults(**DEMO_DEFAULTS)
+    for action in demo._actions:  # the help shows the demo's own defaults
+        if action.dest in DEMO_DEFAULTS and action.help:
+            action.help = action.help.rsplit(" (default:", 1)[0] + f" (default: {DEMO_DEFAULTS[action.dest]})"
     demo.add_argument("--clips-per-video", type=int, default=1, help=HELP["clips_per_video"])
     demo.add_argument("--report", action=argparse.BooleanOptionalAction, default=True,
                       help="write report.html with pictures at the end")
@@ -134,6 +140,12 @@ def build_parser(preset: str | None = None) -> argparse.ArgumentParser:
     cmp.add_argument("--finetune-steps", type=int, default=0, help="fine-tune every run this many steps (0: none)")
     cmp.add_argument("--finetune-lr", type=float, default=1e-3, help="fine-tuning head lr (default: 1e-3)")
     cmp.add_argument("--finetune-batch-size", type=int, default=32, help="fine-tuning batch size (default: 32)")
+    cmp.add_argument("--finetune-backbone-lr-ratio", type=float, default=0.1,
+                     help="SSL backbone lr = fine-tuning lr x this (default: 0.1)")
+    cmp.add_argument("--finetune-scratch-lr", type=float, default=None,
+                     help="supervised from scratch: head lr (default: --finetune-lr)")
+    cmp.add_argument("--finetune-scratch-ratio", type=float, default=1.0,
+                     help="supervised from scratch: backbone lr = its head lr x this (default: 1.0)")
 
     ev = sub.add_parser("eval", help="linear probe, kNN and retrieval of a checkpoint beside random init")
     ev.add_argument("checkpoint", help="a checkpoint written by vidssl pretrain (e.g. runs/x/checkpoints/last.pt)")
@@ -198,12 +210,14 @@ def run(argv: list[str] | None = None) -> int:
         extra = "report.html, " if ns.report else ""
         print(f"run folder: {ns.out_dir} ({extra}results.json, loss_curve.png, config.json, checkpoints/last.pt)")
     elif ns.command == "compare":
-        from vidssl.compare import CompareConfig, compare, format_table
+        from vidssl.compare import CompareConfig, compare, format_gains, format_table
 
         pcfg = _pretrain_config(ns)
         ft = None
         if ns.finetune_steps > 0:
             ft = FinetuneConfig(steps=ns.finetune_steps, lr=ns.finetune_lr, batch_size=ns.finetune_batch_size,
+                                backbone_lr_ratio=ns.finetune_backbone_lr_ratio, scratch_lr=ns.finetune_scratch_lr,
+                                scratch_backbone_lr_ratio=ns.finetune_scratch_ratio,
                                 clips_per_video=ns.clips_per_video, progress=pcfg.progress)
         cfg = CompareConfig(out_dir=ns.out_dir, methods=tuple(m.strip() for m in ns.methods.split(",") if m.strip()),
                             seeds=tuple(ns.seeds), pretrain=pcfg, finetune=ft,
@@ -211,7 +225,8 @@ def run(argv: list[str] | None = None) -> int:
                                             bn_recalibrate=ns.bn_recalibrate, progress=pcfg.progress))
         report = compare(cfg)
         print(format_table(report["summary"]))
-        print(f"\nresults: {os.path.join(ns.out_dir, 'compare.json')} and compare.md")
+        print("\n" + format_gains(report["summary"]))
+        print(f"\nresults: {os.path.join(ns.out_dir, 'compare.json')}, compare.md and compare.html")
     elif ns.command == "finetune":
         entry = api.finetune_run(ns.run_dir, _pick(FinetuneConfig, ns), label_set=ns.label_set)
         for name, r in entry["results"].items():

@@ -90,7 +90,7 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
                 res["results"].update(_extra_baselines(trained.checkpoint, ecfg,
                                                        cfg.pretrain.model.input != "rgb" and cfg.rgb_baseline))
                 write_json(rd / "results.json", res)
-            if cfg.finetune is not None and res.get("finetune", {}).get("config", {}).get("steps") != cfg.finetune.steps:
+            if cfg.finetune is not None and not _same_finetune(res.get("finetune", {}).get("config", {}), cfg.finetune):
                 api.finetune_run(rd, cfg.finetune)
                 res = json.loads((rd / "results.json").read_text())
             runs.append({"method": method, "seed": seed, "run_dir": str(rd), "results": res})
@@ -107,10 +107,21 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
         "summary": summary,
         "written": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
+    report["gains"] = gains(summary)
     write_json(out / "compare.json", report)
     with atomic_write(out / "compare.md", "w") as f:
-        f.write(format_table(summary) + "\n")
+        f.write(format_table(summary) + "\n\n" + format_gains(summary) + "\n")
+    from vidssl.report import render_compare_html
+
+    with atomic_write(out / "compare.html", "w") as f:
+        f.write(render_compare_html(report, runs))
     return report
+
+
+def _same_finetune(recorded: dict[str, Any], ft: FinetuneConfig) -> bool:
+    """Whether a recorded fine-tuning entry was made with ``ft`` (any setting but the progress bar)."""
+    want = {k: v for k, v in json.loads(json.dumps(to_dict(ft))).items() if k != "progress"}
+    return all(recorded.get(k) == v for k, v in want.items())
 
 
 def _extra_baselines(checkpoint_path: Path, ecfg: EvalConfig, rgb: bool) -> dict[str, Any]:
@@ -173,6 +184,32 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     **{k: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
                            "values": [round(x, 2) for x in v]} for k, v in vals.items()}})
     return out
+
+
+def gains(summary: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per method and metric: the SSL mean minus the *strongest* random-init row's mean (which row it was).
+
+    Fine-tuned compares with random init fine-tuned (= supervised from scratch)."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for method in dict.fromkeys(r["method"] for r in summary):
+        rows = {r["backbone"]: r for r in summary if r["method"] == method}
+        if "ssl" not in rows:
+            continue
+        for name in [n for n, _ in METRICS] + ["fine-tuned"]:
+            base = [(r[name]["mean"], b) for b, r in rows.items() if b.startswith("random_init") and name in r]
+            if name in rows["ssl"] and base:
+                best, which = max(base)
+                out.setdefault(method, {})[name] = {"gain": rows["ssl"][name]["mean"] - best, "against": which}
+    return out
+
+
+def format_gains(summary: list[dict[str, Any]]) -> str:
+    """One line per method: SSL minus the strongest random init, metric by metric."""
+    lines = []
+    for method, g in gains(summary).items():
+        parts = ", ".join(f"{name} {v['gain']:+.1f} (vs {v['against']})" for name, v in g.items())
+        lines.append(f"- {method}, SSL minus the strongest random init: {parts}")
+    return "\n".join(lines)
 
 
 def format_table(summary: list[dict[str, Any]]) -> str:

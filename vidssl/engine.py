@@ -90,7 +90,7 @@ def _trim_log(path: Path, upto_step: int) -> None:
 
 
 # where and how a run executes: free to differ when it is resumed (the results do not depend on them)
-_RUN_ONLY = {"out_dir", "progress", "threads", "device", "resume", "checkpoint_every", "log_every", "extend_steps",
+_RUN_ONLY = {"out_dir", "progress", "threads", "device", "channels_last", "resume", "checkpoint_every", "log_every", "extend_steps",
              "time_budget", "data.num_workers", "data.cache_dir", "data.frame_cache", "aug.on_device"}
 
 
@@ -162,6 +162,9 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
     if distributed and cfg.sync_bn:
         dist.convert_batchnorm(model, device)
     model.to(device)
+    layout = torch.channels_last_3d if cfg.channels_last else torch.contiguous_format
+    if cfg.channels_last:
+        model.to(memory_format=layout)  # 5-d conv weights; other parameters are unchanged
     opt = make_optimizer(model, cfg)
     arch = checkpoint.arch_of(cfg)
     step, elapsed = 0, 0.0
@@ -212,7 +215,7 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
     t_log, n_log = time.perf_counter(), 0
     with open(log_path, "a") if main else contextlib.nullcontext() as log:
         t_prev = time.perf_counter()
-        t_calib = 0.0
+        t_calib, start = 0.0, step
         for batch in loader:  # wall time includes waiting for data, so clips/s is honest
             if step >= cfg.steps and budget is None:
                 break
@@ -221,7 +224,8 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
                 g["lr"] = lr
             if isinstance(batch, (list, tuple)):  # --on-device: colour augmentation batched on the device
                 batch = finish_on_device(*(x.to(device, non_blocking=True) for x in batch))
-            views = list(batch.to(device, non_blocking=True).unbind(1))  # V tensors of B x C x T x H x W
+            views = [v.contiguous(memory_format=layout)  # V tensors of B x C x T x H x W
+                     for v in batch.to(device, non_blocking=True).unbind(1)]
             kw = {}
             if getattr(model, "wants_video_ids", False):  # the videos of this process's share of the batch
                 share = cfg.batch_size // world
@@ -244,10 +248,11 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
             step += 1
             t_now = time.perf_counter()
             elapsed, t_prev = elapsed + (t_now - t_prev), t_now
-            if budget is not None and step == skip:
+            if step - start == skip:
                 t_calib = elapsed
-            if budget is not None and step == calib:
+            if step - start == calib:
                 step_s = (elapsed - t_calib) / (calib - skip)
+            if budget is not None and step == calib:
                 cfg = dataclasses.replace(cfg, steps=budget_steps(budget, elapsed, step, step_s))
                 loader.batch_sampler.stop = cfg.steps
                 budget = None  # resolved: from here on the run is an ordinary run of cfg.steps steps
@@ -257,6 +262,9 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
                 if main and cfg.progress:
                     tqdm.write(f"time budget {cfg.time_budget}: {cfg.steps} steps at {step_s:.2f} s/step "
                                f"(repeat exactly with --steps {cfg.steps})")
+            elif step - start == calib and main and cfg.progress and cfg.steps > step:
+                tqdm.write(f"pretraining: about {_minutes((cfg.steps - step) * step_s)} more on this machine "
+                           f"({step_s:.2f} s/step over steps {start + skip + 1}-{step})")
             loss_val = loss.item()
             n_log += batch.shape[0] * world
             bar.update(1)
@@ -272,6 +280,10 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
     bar.close()
     dist.barrier()  # every process returns once rank 0's last checkpoint is on disk
     return TrainResult(out, last, step, loss_val, elapsed)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def _all_finite(loss: torch.Tensor) -> bool:

@@ -365,3 +365,53 @@ def build_report(run_dir: str | Path, *, progress: bool = False) -> Path:
     with atomic_write(path, "w") as f:
         f.write(page)
     return path
+
+
+_BACKBONES = {
+    "ssl": "self-supervised",
+    "random_init": "random init, same input (BN re-estimated)",
+    "random_init_no_bn_recal": "random init, same input, initial BN statistics",
+    "random_init_rgb": "random init, RGB (BN re-estimated)",
+    "random_init_rgb_no_bn_recal": "random init, RGB, initial BN statistics",
+}
+
+
+def render_compare_html(report: dict[str, Any], runs: list[dict[str, Any]]) -> str:
+    """``vidssl compare``'s page: mean ± std per method and backbone, the gain over the strongest
+    random init metric by metric, and every run's protocol (read from compare.json, nothing recomputed)."""
+    from vidssl.compare import METRICS
+
+    cols = [name for name, _ in METRICS] + ["fine-tuned"]
+    summary, gains = report["summary"], report.get("gains", {})
+    body = ["<h1>vidssl compare</h1>",
+            (f"<p class=\"sub\">methods {_e(', '.join(report['protocol']['methods']))} · seeds "
+            f"{_e(', '.join(map(str, report['protocol']['seeds'])))} · written {_e(report.get('written', ''))}</p>"),
+            ("<h2>Mean ± std over seeds</h2><p>Percent of test videos (or of the validation folds, see the protocol); "
+            "fine-tuned: per video, random init fine-tuned = supervised from scratch.</p>")]
+    head = "<tr><th>method</th><th>backbone</th><th>seeds</th>" + "".join(f"<th>{_e(c)}</th>" for c in cols) + "</tr>"
+    rows = []
+    for r in summary:
+        cells = "".join(f"<td>{r[c]['mean']:.1f} ± {r[c]['std']:.1f}</td>" if c in r else "<td>-</td>" for c in cols)
+        cls = ' class="best"' if r["backbone"] == "ssl" else ""
+        rows.append(f"<tr><td class=\"l\">{_e(r['method'])}</td><td class=\"l\"{cls}>"
+                    f"{_e(_BACKBONES.get(r['backbone'], r['backbone']))}</td><td>{r['seeds']}</td>{cells}</tr>")
+    body.append("<table>" + head + "\n".join(rows) + "</table>")
+    if gains:
+        body.append("<h2>Against the strongest random init</h2><ul>")
+        for method, g in gains.items():
+            parts = ", ".join(f"{_e(name)} <b>{v['gain']:+.1f}</b> (vs {_e(_BACKBONES.get(v['against'], v['against']))})"
+                              for name, v in g.items())
+            body.append(f"<li><b>{_e(method)}</b>: {parts}</li>")
+        body.append("</ul>")
+    body.append("<h2>Runs</h2><table><tr><th>method</th><th>seed</th><th>steps</th><th>pretraining s</th>"
+                "<th>scored on</th><th>folder</th></tr>")
+    for r in runs:
+        p = r["results"].get("protocol", {})
+        body.append(f"<tr><td class=\"l\">{_e(r['method'])}</td><td>{r['seed']}</td><td>{_e(p.get('pretrain_steps', '?'))}"
+                    f"</td><td>{_e(p.get('pretrain_seconds', '?'))}</td><td class=\"l\">{_e(p.get('holdout', 'test'))}</td>"
+                    f"<td class=\"l\"><code>{_e(r['run_dir'])}</code></td></tr>")
+    body.append("</table><details><summary>configuration</summary><pre>"
+                + _e(json.dumps(report.get("config", {}), indent=2)) + "</pre></details>")
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>vidssl compare</title>"
+            f"<style>{CSS}</style></head><body><main>\n" + "\n".join(body) + "\n</main></body></html>\n")

@@ -96,3 +96,42 @@ def test_bad_finetune_inputs_are_one_line_errors(tiny_data):
         with pytest.raises(VidsslError) as e:
             finetune(**args)
         assert frag in one_line(e.value)
+
+
+def test_validation_finetune_scores_a_fold_of_train_and_leaves_results_alone(tiny_run, monkeypatch):
+    """holdout="val": train on 4/5 of train, score on the rest (never test), and results.json keeps test figures."""
+    import json
+
+    from vidssl import api
+    from vidssl.eval.holdout import validation_folds
+
+    seen = []
+    real = ft.finetune
+
+    def spy(backbone, train, test, data_cfg, aug_cfg, ft_cfg, label_set):
+        seen.append(([train.source(i) for i in range(len(train))], [test.source(i) for i in range(len(test))],
+                     (ft_cfg.lr, ft_cfg.backbone_lr_ratio)))
+        return real(backbone, train, test, data_cfg, aug_cfg, ft_cfg, label_set)
+
+    monkeypatch.setattr(ft, "finetune", spy)
+    results = json.loads((tiny_run / "results.json").read_text())
+    results["eval_config"]["data"]["synthetic_train_per_class"] = 5  # enough videos per class for 5 folds
+    (tiny_run / "results.json").write_text(json.dumps(results))
+    before = (tiny_run / "results.json").read_text()
+    entry = api.finetune_run(tiny_run, cfg(steps=1, holdout="val", lr=1e-2, backbone_lr_ratio=0.1, scratch_lr=5e-3,
+                                           scratch_backbone_lr_ratio=1.0))
+
+    data = api.from_dict(type(api.load_pretrain_checkpoint(tiny_run / "checkpoints/last.pt")[1].data),
+                         results["eval_config"]["data"])
+    full_train, full_test = open_dataset(data)
+    fit, val = validation_folds(full_train, 0)[0][0]
+    assert len(seen) == 2  # SSL and random init, on the same videos
+    assert [c for _, _, c in seen] == [(1e-2, 0.1), (5e-3, 1.0)]  # SSL, then scratch with its own lr and ratio
+    for tr, va, _ in seen:
+        assert tr == [full_train.source(int(i)) for i in fit] and va == [full_train.source(int(i)) for i in val]
+        assert not set(va) & {full_test.source(i) for i in range(len(full_test))}
+    assert "fold 1 of 5-fold" in entry["holdout_rule"] and set(entry["results"]) == {"ssl", "random_init"}
+    assert (tiny_run / "results.json").read_text() == before
+    assert "finetune" not in json.loads(before)
+    with pytest.raises(VidsslError, match="holdout must be test or val"):
+        cfg(holdout="train").validate()

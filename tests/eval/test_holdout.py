@@ -42,3 +42,10 @@ def test_folds_cover_every_labelled_video_once_and_keep_groups_whole():
 def test_refuses_tiny_sets():
     with pytest.raises(VidsslError, match="needs at least"):
         validation_folds(_Named([f"v{i}" for i in range(4)], np.array([0, 1, 0, 1])))
+
+
+def test_refuses_classes_too_small_for_the_folds_in_one_line():
+    names = [f"v{i}" for i in range(12)]
+    with pytest.raises(VidsslError, match="at most 4 labelled videos per class") as e:
+        validation_folds(_Named(names, np.arange(12) % 3))  # 4 videos in each of 3 classes
+    assert "\n" not in str(e.value)

@@ -27,6 +27,10 @@ def validation_folds(train, seed: int = 0) -> tuple[list[tuple[np.ndarray, np.nd
     labelled = np.flatnonzero(y >= 0)
     if len(labelled) < 2 * VAL_FOLDS:
         raise VidsslError(f"{train.name} has {len(labelled)} labelled videos; a validation split needs at least {2 * VAL_FOLDS}")
+    counts = np.bincount(y[labelled])
+    if counts.max() < VAL_FOLDS:
+        raise VidsslError(f"{train.name} has at most {counts.max()} labelled videos per class; {VAL_FOLDS}-fold "
+                          f"validation needs at least {VAL_FOLDS} in some class (score on test, or add videos)")
     groups = source_groups([train.source(int(i)) for i in labelled])
     if groups is not None and len(np.unique(groups)) >= VAL_FOLDS:
         split = StratifiedGroupKFold(VAL_FOLDS, shuffle=True, random_state=seed).split(labelled, y[labelled], groups)
