@@ -65,24 +65,31 @@ def test_resume_after_interruption_matches_uninterrupted_run(tiny_pretrain, tmp_
 
 
 def test_sigkill_then_resume_matches_uninterrupted_run(tiny_pretrain, tmp_path):
-    """A real kill -9 of the CLI mid-run: the resumed run ends with the same weights."""
-    common = ["--steps", "6", "--batch-size", "8", "--clip-frames", "4", "--crop-size", "16", "--width", "0.0625",
+    """A real kill -9 of the CLI mid-run: the resumed run continues from the kill and ends with the same weights."""
+    total = 16  # the kill comes at the first checkpoint (step 1), 15 steps before the end
+    common = ["--steps", str(total), "--batch-size", "8", "--clip-frames", "4", "--crop-size", "16", "--width", "0.0625",
               "--head-hidden", "32", "--proj-dim", "16", "--synthetic-train-per-class", "3", "--synthetic-test-per-class", "2",
               "--synthetic-frames", "8", "--synthetic-size", "20", "--cache-dir", tiny_pretrain.data.cache_dir,
-              "--temporal-shift", "2", "--warmup-steps", "2", "--checkpoint-every", "1", "--deterministic", "--no-progress",
-              "--threads", "1"]
+              "--temporal-shift", "2", "--warmup-steps", "2", "--checkpoint-every", "1", "--log-every", "1",
+              "--deterministic", "--no-progress", "--threads", "1"]
     cli = [sys.executable, "-m", "vidssl", "pretrain"]
     subprocess.run([*cli, "--out", str(tmp_path / "full"), *common], check=True, capture_output=True)
     proc = subprocess.Popen([*cli, "--out", str(tmp_path / "killed"), *common], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    last = tmp_path / "killed/checkpoints/last.pt"
+    last, log = tmp_path / "killed/checkpoints/last.pt", tmp_path / "killed/train_log.jsonl"
     deadline = time.time() + 120
     while not last.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
+        time.sleep(0.005)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    killed_at = checkpoint.load(last)["step"]
+    assert proc.returncode == -signal.SIGKILL and 1 <= killed_at < total, (proc.returncode, killed_at)  # killed mid-run
+    logged = [x for x in log.read_text().splitlines() if x.endswith("}") and json.loads(x)["step"] <= killed_at]
     subprocess.run([*cli, "--out", str(tmp_path / "killed"), *common, "--resume"], check=True, capture_output=True)
-    assert checkpoint.load(last)["step"] == 6
+    assert checkpoint.load(last)["step"] == total
     assert_same(weights(last), weights(tmp_path / "full/checkpoints/last.pt"))
+    lines = log.read_text().splitlines()
+    assert [json.loads(x)["step"] for x in lines] == list(range(1, total + 1))
+    assert lines[:killed_at] == logged  # continued from the kill (a restart would rewrite these, with other timings)
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_pretrain, monkeypatch):
