@@ -188,3 +188,36 @@ def test_resume_refuses_a_changed_run_and_allows_where_it_runs(tiny_pretrain):
     res = pretrain(dataclasses.replace(tiny_pretrain, steps=4, resume=True, extend_steps=True, threads=1,
                                        checkpoint_every=3, log_every=2))
     assert res.step == 4
+
+
+def test_method_defaults_are_resolved_and_recorded(tiny_pretrain):
+    """None means the method's own default; config.json and the checkpoint record the value that ran."""
+    model = dataclasses.replace(tiny_pretrain.model, proj_dim=None)
+    cfg = dataclasses.replace(tiny_pretrain, method="moco_v1", model=model, queue_size=16, steps=1)
+    assert cfg.temperature is None and cfg.ema_momentum is None
+    res = pretrain(cfg)
+    recorded = json.loads((res.out_dir / "config.json").read_text())["config"]
+    assert (recorded["temperature"], recorded["ema_momentum"], recorded["model"]["proj_dim"]) == (0.07, 0.99, 128)
+    ck = checkpoint.load(res.checkpoint)
+    c = ck["config"]
+    assert (c["temperature"], c["ema_momentum"], c["model"]["proj_dim"]) == (0.07, 0.99, 128)
+    assert ck["model"]["head.weight"].shape[0] == 128 and ck["model"]["queue.keys"].shape[1] == 128
+    pretrain(dataclasses.replace(cfg, resume=True))  # the unresolved config resumes its resolved record
+    with pytest.raises(VidsslError, match=r"would change the run .*temperature: 0.07 -> 0.2"):
+        pretrain(dataclasses.replace(cfg, resume=True, temperature=0.2))
+
+
+def test_runs_recorded_before_resolution_resume_as_they_ran(tiny_pretrain):
+    from vidssl.config import to_dict
+    from vidssl.engine import check_same_run
+    from vidssl.methods import resolve_defaults
+
+    for method, resumes in (("simclr", True), ("moco_v2", True), ("moco_v1", False), ("byol", True)):
+        cfg = dataclasses.replace(tiny_pretrain, method=method)
+        old = to_dict(cfg)  # as written before defaults were resolved: None, meaning "the method's own"
+        old["model"]["proj_dim"] = 16
+        if resumes:
+            check_same_run(old, resolve_defaults(cfg), "x")
+        else:  # moco_v1 ran at 0.2 then; its default is now the paper's 0.07
+            with pytest.raises(VidsslError, match=r"temperature: 0.2 -> 0.07"):
+                check_same_run(old, resolve_defaults(cfg), "x")
