@@ -99,3 +99,17 @@ def test_each_method_resolves_its_own_defaults():
         given = resolve_defaults(dataclasses.replace(cfg, temperature=0.3, ema_momentum=0.9, model=ModelConfig(proj_dim=8)))
         assert (given.temperature, given.ema_momentum, given.model.proj_dim) == (0.3, 0.9, 8)  # given values win
 
+
+def test_help_states_the_resolved_defaults():
+    from vidssl.cli import HELP
+    from vidssl.methods import method_defaults
+
+    d = {name: method_defaults(name) for name in ("simclr", "moco_v1", "moco_v2", "byol")}
+    for name in ("simclr", "moco_v1", "moco_v2"):
+        assert f"{name} {d[name]['temperature']}" in HELP["temperature"]
+    assert d["moco_v1"]["proj_dim"] == d["moco_v2"]["proj_dim"]
+    for name, key in (("simclr", "simclr"), ("moco_v1", "moco"), ("byol", "byol")):
+        assert f"{key} {d[name]['proj_dim']}" in HELP["proj_dim"]
+    assert d["moco_v1"]["ema_momentum"] == d["moco_v2"]["ema_momentum"] == d["byol"]["ema_momentum"]
+    assert f"default: {d['byol']['ema_momentum']} for both" in HELP["ema_momentum"]
+    assert PretrainConfig().weight_decay == 1e-4 and "1e-4 is practically none" in HELP["weight_decay"]
