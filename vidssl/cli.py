@@ -49,7 +49,7 @@ HELP = {
                 "config.json: moco 128 and byol 256 as in their papers; simclr 256 (its paper: 128, which it found "
                 "to matter little; every videoSimCLR figure in the README was measured at 256)",
     "weight_decay": "weight decay on weights (not norms and biases). With AdamW, 1e-4 is practically none (lr x wd = "
-                    "2e-7 per step at lr 2e-3); kept because over the few hundred to ~1,000 steps here even "
+                    "1e-7 to 2e-7 per step at lr 1e-3 to 2e-3); kept because over the few hundred to ~1,000 steps here even "
                     "MAE-style AdamW decay (0.05) would shrink the weights by a few percent in all, and every README "
                     "figure was measured with it. The papers' SGD/LARS values do not transfer to AdamW",
     "queue_size": "videoMoCo: number of negative keys K",
