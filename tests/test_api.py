@@ -31,14 +31,40 @@ def test_demo_writes_a_complete_run_folder(tiny_pretrain, tmp_path):
     assert again["results"]["ssl"] == report["results"]["ssl"]
 
 
-def test_random_init_baseline_is_the_trained_models_starting_point(tiny_pretrain):
-    res = api.pretrain(dataclasses.replace(tiny_pretrain, steps=1))
-    model, cfg, _ = api.load_pretrain_checkpoint(res.checkpoint)
-    from vidssl.engine import build_model
+def test_random_init_baseline_is_the_trained_models_starting_point(tiny_pretrain, monkeypatch):
+    """The random_init backbone that evaluate() scores holds exactly the weights (and BatchNorm buffers)
+    that pretraining started from: the model's state at its first forward, before any optimizer step."""
+    import torch
 
-    fresh = build_model(cfg)
-    assert any((a != b).any() for a, b in zip(model.backbone.parameters(), fresh.backbone.parameters()))
-    assert all((a == b).all() for a, b in zip(build_model(cfg).parameters(), fresh.parameters()))
+    from vidssl import engine
+
+    def clone(module):
+        return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+    step0, real_build = {}, engine.build_model
+
+    def build_and_watch(cfg):
+        model = real_build(cfg)
+        def first_forward(m, args):
+            step0.setdefault("backbone", clone(m.backbone))
+
+        model.register_forward_pre_hook(first_forward)
+        return model
+
+    monkeypatch.setattr(engine, "build_model", build_and_watch)  # pretraining's model only (api has its own name)
+    res = api.pretrain(dataclasses.replace(tiny_pretrain, steps=2, seed=3))
+    scored, real_eval = {}, api.evaluate_backbones
+
+    def record(backbones, *args, **kw):
+        scored.update({name: clone(bb) for name, bb in backbones.items()})
+        return real_eval(backbones, *args, **kw)
+
+    monkeypatch.setattr(api, "evaluate_backbones", record)
+    api.evaluate(res.checkpoint, EvalConfig(out_dir=str(res.out_dir), knn_k=3, recall_ks=(1,), progress=False))
+    assert scored["random_init"].keys() == step0["backbone"].keys()
+    for k, v in step0["backbone"].items():
+        assert torch.equal(scored["random_init"][k], v), k
+    assert any(not torch.equal(scored["ssl"][k], v) for k, v in step0["backbone"].items() if v.is_floating_point())
 
 
 def test_eval_with_a_checkpoint_of_another_method_is_refused(tiny_pretrain, tmp_path):

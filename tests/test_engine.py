@@ -66,24 +66,31 @@ def test_resume_after_interruption_matches_uninterrupted_run(tiny_pretrain, tmp_
 
 
 def test_sigkill_then_resume_matches_uninterrupted_run(tiny_pretrain, tmp_path):
-    """A real kill -9 of the CLI mid-run: the resumed run ends with the same weights."""
-    common = ["--steps", "6", "--batch-size", "8", "--clip-frames", "4", "--crop-size", "16", "--width", "0.0625",
+    """A real kill -9 of the CLI mid-run: the resumed run continues from the kill and ends with the same weights."""
+    total = 16  # the kill comes at the first checkpoint (step 1), 15 steps before the end
+    common = ["--steps", str(total), "--batch-size", "8", "--clip-frames", "4", "--crop-size", "16", "--width", "0.0625",
               "--head-hidden", "32", "--proj-dim", "16", "--synthetic-train-per-class", "3", "--synthetic-test-per-class", "2",
               "--synthetic-frames", "8", "--synthetic-size", "20", "--cache-dir", tiny_pretrain.data.cache_dir,
-              "--temporal-shift", "2", "--warmup-steps", "2", "--checkpoint-every", "1", "--deterministic", "--no-progress",
-              "--threads", "1"]
+              "--temporal-shift", "2", "--warmup-steps", "2", "--checkpoint-every", "1", "--log-every", "1",
+              "--deterministic", "--no-progress", "--threads", "1"]
     cli = [sys.executable, "-m", "vidssl", "pretrain"]
     subprocess.run([*cli, "--out", str(tmp_path / "full"), *common], check=True, capture_output=True)
     proc = subprocess.Popen([*cli, "--out", str(tmp_path / "killed"), *common], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    last = tmp_path / "killed/checkpoints/last.pt"
+    last, log = tmp_path / "killed/checkpoints/last.pt", tmp_path / "killed/train_log.jsonl"
     deadline = time.time() + 120
     while not last.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
+        time.sleep(0.005)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    killed_at = checkpoint.load(last)["step"]
+    assert proc.returncode == -signal.SIGKILL and 1 <= killed_at < total, (proc.returncode, killed_at)  # killed mid-run
+    logged = [x for x in log.read_text().splitlines() if x.endswith("}") and json.loads(x)["step"] <= killed_at]
     subprocess.run([*cli, "--out", str(tmp_path / "killed"), *common, "--resume"], check=True, capture_output=True)
-    assert checkpoint.load(last)["step"] == 6
+    assert checkpoint.load(last)["step"] == total
     assert_same(weights(last), weights(tmp_path / "full/checkpoints/last.pt"))
+    lines = log.read_text().splitlines()
+    assert [json.loads(x)["step"] for x in lines] == list(range(1, total + 1))
+    assert lines[:killed_at] == logged  # continued from the kill (a restart would rewrite these, with other timings)
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_pretrain, monkeypatch):
@@ -212,3 +219,36 @@ def test_pretraining_lays_conv_weights_out_channels_last_and_says_how_long_it_wi
     assert "pretraining: about" in err and "more on this machine" in err and "s/step over steps 2-3" in err
     plain = pretrain(dataclasses.replace(cfg, out_dir=cfg.out_dir + "-plain", channels_last=False))
     assert weights(plain.checkpoint)["backbone.stem.0.weight"].is_contiguous()
+
+
+def test_method_defaults_are_resolved_and_recorded(tiny_pretrain):
+    """None means the method's own default; config.json and the checkpoint record the value that ran."""
+    model = dataclasses.replace(tiny_pretrain.model, proj_dim=None)
+    cfg = dataclasses.replace(tiny_pretrain, method="moco_v1", model=model, queue_size=16, steps=1)
+    assert cfg.temperature is None and cfg.ema_momentum is None
+    res = pretrain(cfg)
+    recorded = json.loads((res.out_dir / "config.json").read_text())["config"]
+    assert (recorded["temperature"], recorded["ema_momentum"], recorded["model"]["proj_dim"]) == (0.07, 0.99, 128)
+    ck = checkpoint.load(res.checkpoint)
+    c = ck["config"]
+    assert (c["temperature"], c["ema_momentum"], c["model"]["proj_dim"]) == (0.07, 0.99, 128)
+    assert ck["model"]["head.weight"].shape[0] == 128 and ck["model"]["queue.keys"].shape[1] == 128
+    pretrain(dataclasses.replace(cfg, resume=True))  # the unresolved config resumes its resolved record
+    with pytest.raises(VidsslError, match=r"would change the run .*temperature: 0.07 -> 0.2"):
+        pretrain(dataclasses.replace(cfg, resume=True, temperature=0.2))
+
+
+def test_runs_recorded_before_resolution_resume_as_they_ran(tiny_pretrain):
+    from vidssl.config import to_dict
+    from vidssl.engine import check_same_run
+    from vidssl.methods import resolve_defaults
+
+    for method, resumes in (("simclr", True), ("moco_v2", True), ("moco_v1", False), ("byol", True)):
+        cfg = dataclasses.replace(tiny_pretrain, method=method)
+        old = to_dict(cfg)  # as written before defaults were resolved: None, meaning "the method's own"
+        old["model"]["proj_dim"] = 16
+        if resumes:
+            check_same_run(old, resolve_defaults(cfg), "x")
+        else:  # moco_v1 ran at 0.2 then; its default is now the paper's 0.07
+            with pytest.raises(VidsslError, match=r"temperature: 0.2 -> 0.07"):
+                check_same_run(old, resolve_defaults(cfg), "x")

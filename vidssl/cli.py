@@ -40,8 +40,20 @@ HELP = {
     "channels_last": "channels_last_3d memory layout for the 3D convolutions (same numbers; 1.1-1.3x faster on CPUs)",
     "clips_per_video": "uniformly spaced test-time clips averaged per video",
     "method": "simclr | moco_v1 | moco_v2 | byol | rotnet | clip_order | arrow_of_time | masked_video",
-    "temperature": "contrastive temperature; default: the method's own (simclr 0.1, moco 0.2)",
-    "ema_momentum": "momentum of the EMA encoder (moco, byol); default: the method's own",
+    "temperature": "contrastive temperature; default: the method's own, recorded in config.json (simclr 0.1; "
+                   "moco_v1 0.07 and moco_v2 0.2, as in their papers)",
+    "ema_momentum": "momentum of the EMA encoder (moco, byol; byol's rises to 1 on a cosine); default: 0.99 for both, "
+                    "recorded in config.json. Not the papers' 0.999 (MoCo) / 0.996 (BYOL): those runs take 10^5-10^6 "
+                    "steps; over the few hundred to ~1,000 steps here a key encoder at 0.999 keeps 70 percent of its "
+                    "random init after 350 steps (0.999^350), at 0.99 it follows within ~100 steps. MoCo's own "
+                    "ablation found 0.99 within 0.4 points of 0.999",
+    "proj_dim": "output size of the projection head (simclr, moco, byol); default: the method's own, recorded in "
+                "config.json: moco 128 and byol 256 as in their papers; simclr 256 (its paper: 128, which it found "
+                "to matter little; every videoSimCLR figure in the README was measured at 256)",
+    "weight_decay": "weight decay on weights (not norms and biases). With AdamW, 1e-4 is practically none (lr x wd = "
+                    "1e-7 to 2e-7 per step at lr 1e-3 to 2e-3); kept because over the few hundred to ~1,000 steps here even "
+                    "MAE-style AdamW decay (0.05) would shrink the weights by a few percent in all, and every README "
+                    "figure was measured with it. The papers' SGD/LARS values do not transfer to AdamW",
     "queue_size": "videoMoCo: number of negative keys K",
     "root": "folder of videos, or the UCF101/HMDB51 root with its split files",
     "split": "official split (1-3) for ucf101/hmdb51",
@@ -82,7 +94,7 @@ def _add_fields(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = (
         else:
             kw.update(type=type(default))
         kw["default"] = argparse.SUPPRESS if suppress else default
-        if not suppress and not isinstance(default, bool):
+        if not suppress and not isinstance(default, bool) and "default:" not in kw["help"]:
             kw["help"] += f" (default: {default})"
         p.add_argument(flag, **kw)
         names.append(f.name)

@@ -64,7 +64,7 @@ class ModelConfig:
     width: float = 0.25  # channel multiplier: 1.0 is the reference R3D-18 (512-d features)
     input: str = "rgb"  # rgb | residual (differences of consecutive frames, computed inside the backbone)
     head_hidden: int = 512
-    proj_dim: int = 256
+    proj_dim: int | None = None  # None: the method's own (simclr 256, moco 128 as in its paper, byol 256 as in its paper)
 
 
 @dataclass
@@ -74,12 +74,13 @@ class PretrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     aug: AugConfig = field(default_factory=AugConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    temperature: float | None = None  # None: the method's own default (SimCLR 0.1, MoCo 0.2)
+    # None below: the method's own default (vidssl.methods.method_defaults), resolved and recorded in config.json
+    temperature: float | None = None  # simclr 0.1; moco_v1 0.07, moco_v2 0.2 (their papers)
     queue_size: int = 1024  # videoMoCo: negative keys kept (K)
-    ema_momentum: float | None = None  # videoMoCo / BYOL EMA momentum; None: the method's default
+    ema_momentum: float | None = None  # moco and byol 0.99, not the papers' 0.999 / 0.996: see README, "Methods"
     optimizer: str = "adamw"  # adamw | sgd
     lr: float = 2e-3
-    weight_decay: float = 1e-4
+    weight_decay: float = 1e-4  # practically none with AdamW (lr x wd = 2e-7 per step): see README, "Methods"
     momentum: float = 0.9  # sgd only
     batch_size: int = 64
     steps: int = 350

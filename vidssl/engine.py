@@ -22,7 +22,7 @@ from vidssl.config import PretrainConfig, parse_duration, to_dict
 from vidssl.data.loading import open_dataset, train_loader
 from vidssl.errors import VidsslError
 from vidssl.io import atomic_write, ensure_writable_dir, write_json
-from vidssl.methods import create
+from vidssl.methods import create, resolve_defaults, resolve_recorded
 from vidssl.modules import distributed as dist
 from vidssl.transforms.views import finish_on_device
 
@@ -107,7 +107,7 @@ def _flat(d: dict, prefix: str = "") -> dict:
 def check_same_run(recorded: dict, cfg: PretrainConfig, path: Path) -> None:
     """Refuse to resume ``path`` with a config that would change the run (anything but where and how it
     runs); a longer ``steps`` only with ``extend_steps`` (the cosine schedule then stretches from here on)."""
-    old, new = _flat(recorded), _flat(to_dict(cfg))
+    old, new = _flat(resolve_recorded(recorded)), _flat(to_dict(cfg))
     diff = sorted(k for k in old.keys() | new.keys() if k not in _RUN_ONLY and old.get(k) != new.get(k)
                   and k in old)  # keys added since the checkpoint was written take their defaults
     if "steps" in diff and cfg.extend_steps and new["steps"] > old["steps"]:
@@ -139,6 +139,7 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
     batch of ``cfg.batch_size`` clips with DDP; rank 0 alone writes logs and checkpoints.
     """
     cfg.validate()
+    cfg = resolve_defaults(cfg)  # the method's own temperature, momentum, projection size: recorded as run
     device = resolve_device(cfg.device)
     distributed = dist.init_from_env(device)
     rank, world = dist.rank(), dist.world_size()

@@ -86,3 +86,29 @@ def test_rotnet_and_masked_video_reject_clips_they_cannot_use():
         METHODS["rotnet"](backbone)([torch.randn(2, 3, 4, 16, 12)])
     with pytest.raises(VidsslError, match="--crop-size must be a multiple of 4"):
         METHODS["masked_video"](backbone, head_hidden=8)([torch.randn(2, 3, 4, 18, 18)])
+
+
+def test_masked_video_scores_exactly_the_patches_it_zeroed(monkeypatch):
+    """The pixels zeroed in the backbone's input are the patches the reconstruction loss is averaged over,
+    and its target is the unmasked clip (non-square frames, so a swapped row/column order shows)."""
+    from vidssl.methods import masked_video
+
+    model = METHODS["masked_video"](create_backbone("r3d10", width=0.0625), head_hidden=8)
+    seen, scored = [], {}
+    model.backbone.stem.register_forward_pre_hook(lambda mod, args: seen.append(args[0].clone()))
+    real_loss = masked_video.masked_reconstruction_loss
+
+    def recording(pred, target, mask, **kw):
+        scored.update(target=target, mask=mask)
+        return real_loss(pred, target, mask, **kw)
+
+    monkeypatch.setattr(masked_video, "masked_reconstruction_loss", recording)
+    x = torch.rand(3, 3, 4, 8, 12) + 0.5  # no pixel is 0 before masking
+    with torch.no_grad():
+        model([x])
+    zeroed = patchify((seen[0] == 0).float(), 4)  # N x L x 3pp: 1 where an input pixel was zeroed
+    assert ((zeroed == 0) | (zeroed == 1)).all() and (zeroed == zeroed[..., :1]).all()  # whole patches only
+    assert torch.equal(zeroed[..., 0], scored["mask"])  # zeroed patches == scored patches
+    assert torch.equal(seen[0][seen[0] != 0], x[seen[0] != 0])  # the rest of the clip is untouched
+    assert torch.equal(scored["target"], patchify(x, 4))  # scored against the clip before masking
+    assert 0 < scored["mask"].mean() < 1

@@ -1,6 +1,7 @@
 """Every registered method, through the registry: one AdamW step on a tiny batch, then after_step."""
 
 import copy
+import dataclasses
 
 import pytest
 import torch
@@ -75,3 +76,40 @@ def test_same_seed_same_loss_and_the_state_round_trips(name):
         a(views)  # advances a's random state (and fills a MoCo queue)
         b.load_state_dict(copy.deepcopy(a.state_dict()))
         assert torch.equal(a(views), b(views))
+
+
+def test_each_method_resolves_its_own_defaults():
+    from vidssl.methods import method_defaults, resolve_defaults
+
+    assert {name: method_defaults(name) for name in METHODS} == {
+        "simclr": {"temperature": 0.1, "proj_dim": 256},  # unchanged: the demo and real-video figures
+        "moco_v1": {"temperature": 0.07, "ema_momentum": 0.99, "proj_dim": 128},  # MoCo v1: tau 0.07, 128-d
+        "moco_v2": {"temperature": 0.2, "ema_momentum": 0.99, "proj_dim": 128},  # MoCo v2: tau 0.2, 128-d
+        "byol": {"ema_momentum": 0.99, "proj_dim": 256},  # BYOL: 256-d
+        "rotnet": {}, "clip_order": {}, "arrow_of_time": {}, "masked_video": {},
+    }
+    for name in METHODS:  # what build_model makes of None is what resolve_defaults records
+        cfg = PretrainConfig(method=name, model=ModelConfig(width=0.0625, head_hidden=32), queue_size=16)
+        built, resolved = build_model(cfg), resolve_defaults(cfg)
+        assert getattr(built, "temperature", None) == resolved.temperature
+        assert getattr(built, "ema_momentum", None) == resolved.ema_momentum
+        if resolved.model.proj_dim is not None:  # the last layer of the (target) projection head
+            last = [m for m in built.modules() if isinstance(m, torch.nn.Linear)][-1]
+            assert last.out_features == resolved.model.proj_dim
+        given = resolve_defaults(dataclasses.replace(cfg, temperature=0.3, ema_momentum=0.9, model=ModelConfig(proj_dim=8)))
+        assert (given.temperature, given.ema_momentum, given.model.proj_dim) == (0.3, 0.9, 8)  # given values win
+
+
+def test_help_states_the_resolved_defaults():
+    from vidssl.cli import HELP
+    from vidssl.methods import method_defaults
+
+    d = {name: method_defaults(name) for name in ("simclr", "moco_v1", "moco_v2", "byol")}
+    for name in ("simclr", "moco_v1", "moco_v2"):
+        assert f"{name} {d[name]['temperature']}" in HELP["temperature"]
+    assert d["moco_v1"]["proj_dim"] == d["moco_v2"]["proj_dim"]
+    for name, key in (("simclr", "simclr"), ("moco_v1", "moco"), ("byol", "byol")):
+        assert f"{key} {d[name]['proj_dim']}" in HELP["proj_dim"]
+    assert d["moco_v1"]["ema_momentum"] == d["moco_v2"]["ema_momentum"] == d["byol"]["ema_momentum"]
+    assert f"default: {d['byol']['ema_momentum']} for both" in HELP["ema_momentum"]
+    assert PretrainConfig().weight_decay == 1e-4 and "1e-4 is practically none" in HELP["weight_decay"]

@@ -5,15 +5,23 @@ evaluated), a ``num_views`` class attribute (how many augmented clips of each vi
 ``forward`` takes) and ``forward(views: list[Tensor (N, C, T, H, W)]) -> loss``. A method
 with momentum (EMA) encoders also defines ``after_step(step, total_steps)``, which the
 engine calls after every optimiser step.
+
+A config leaves ``temperature``, ``ema_momentum`` and ``model.proj_dim`` at None to mean
+"the method's own default": the default of that keyword in the method's constructor
+(:func:`method_defaults`), which :func:`resolve_defaults` writes into the config before
+training, so that ``config.json`` and the checkpoint record every value that ran.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable
+from typing import Any
 
 from torch import nn
 
+from vidssl.config import PretrainConfig
 from vidssl.errors import VidsslError
 from vidssl.methods.arrow_of_time import ArrowOfTime
 from vidssl.methods.byol import VideoBYOL
@@ -42,3 +50,42 @@ def create(name: str, backbone: nn.Module, **kwargs) -> nn.Module:
     cls = METHODS[name]
     accepted = inspect.signature(cls).parameters
     return cls(backbone, **{k: v for k, v in kwargs.items() if k in accepted})
+
+
+RESOLVED = ("temperature", "ema_momentum", "proj_dim")  # constructor keywords a config may leave to the method
+
+
+def method_defaults(name: str) -> dict[str, Any]:
+    """``{keyword: default}`` of method ``name``'s constructor, for the keywords in :data:`RESOLVED` it takes."""
+    if name not in METHODS:
+        raise VidsslError(f"unknown method {name!r}; choose one of {', '.join(sorted(METHODS))}")
+    params = inspect.signature(METHODS[name]).parameters
+    return {k: params[k].default for k in RESOLVED if k in params}
+
+
+def resolve_defaults(cfg: PretrainConfig) -> PretrainConfig:
+    """``cfg`` with each None that means "the method's own default" replaced by that default; a
+    keyword the method does not take stays None (unused)."""
+    d = method_defaults(cfg.method)
+
+    def pick(value: Any, key: str) -> Any:
+        return d.get(key) if value is None else value
+
+    return dataclasses.replace(cfg, temperature=pick(cfg.temperature, "temperature"),
+                               ema_momentum=pick(cfg.ema_momentum, "ema_momentum"),
+                               model=dataclasses.replace(cfg.model, proj_dim=pick(cfg.model.proj_dim, "proj_dim")))
+
+
+# A run recorded before defaults were resolved holds None for these; what that code ran then
+_RAN_FOR_NONE = {"temperature": {"simclr": 0.1, "moco_v1": 0.2, "moco_v2": 0.2},
+                 "ema_momentum": {"moco_v1": 0.99, "moco_v2": 0.99, "byol": 0.99}}
+
+
+def resolve_recorded(recorded: dict[str, Any]) -> dict[str, Any]:
+    """A recorded config dict (``to_dict`` form) with the Nones of an older run replaced by the values
+    it ran with, so that it compares equal to the same run's resolved config."""
+    out = dict(recorded)
+    for key, ran in _RAN_FOR_NONE.items():
+        if out.get(key) is None and out.get("method") in ran:
+            out[key] = ran[out["method"]]
+    return out

@@ -19,6 +19,11 @@ randomly permuted batch in the same number of chunks, then un-permuted. Both enc
 run in train mode (batch statistics), as in the reference code. Under torchrun the
 engine's default ``sync_bn`` makes BatchNorm statistics global instead (SyncBN, as MoCo v3
 does); the keys of every process are gathered into one identical queue.
+
+Defaults: 128-d projection and temperature 0.07 (v1) / 0.2 (v2) as in the papers; EMA
+momentum 0.99, not the papers' 0.999, because runs here are a few hundred to ~1,000 steps
+and 0.999 (a time constant of 1,000 steps) would leave the key encoder near its random
+init for most of them (README, "Methods").
 """
 
 from __future__ import annotations
@@ -95,6 +100,11 @@ class VideoMoCo(MomentumEncoders, nn.Module):
 
 
 class VideoMoCoV1(VideoMoCo):
-    """MoCo v1: the same, with one linear layer as the head (``head_hidden`` is unused)."""
+    """MoCo v1: the same, with one linear layer as the head (``head_hidden`` is unused) and the v1
+    paper's temperature 0.07 (v2 raised it to 0.2 together with the MLP head)."""
 
     mlp = False
+
+    def __init__(self, backbone: nn.Module, head_hidden: int = 512, proj_dim: int = 128, temperature: float = 0.07,
+                 queue_size: int = 1024, ema_momentum: float = 0.99, bn_groups: int = 2) -> None:
+        super().__init__(backbone, head_hidden, proj_dim, temperature, queue_size, ema_momentum, bn_groups)
