@@ -18,6 +18,8 @@ import itertools
 import sys
 from pathlib import Path
 
+import torch
+
 from vidssl import api
 from vidssl.config import FinetuneConfig
 from vidssl.errors import VidsslError
@@ -32,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1: two runs fit side by side on two cores)")
     args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
     base = FinetuneConfig(steps=args.steps, batch_size=args.batch_size, holdout="val", seed=args.seed, progress=False)
     rows = []
     try:
