@@ -34,7 +34,7 @@ from vidssl.config import DEMO_DEFAULTS, DataConfig, DemoConfig, EvalConfig, Pre
 
 BEFORE = {"steps": 350, "batch_size": 64, "channels_last": False}  # the demo up to commit 5586073
 CANDIDATES = [  # (steps, batch size): the budget of the demo
-    (350, 64), (200, 64), (150, 64), (300, 32), (200, 32), (150, 32),
+    (350, 64), (200, 64), (150, 64), (200, 32), (150, 32),
 ]
 
 

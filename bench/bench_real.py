@@ -10,7 +10,7 @@ command after a kill. Writes ``compare.md`` and ``compare.json`` (full protocol)
 
     .venv/bin/python bench/bench_real.py [--budget 30m] [--seeds 0 1 2] [--split 1] [--methods simclr]
                                          [--input rgb] [--finetune-steps 300] [--holdout test|val]
-                                         [--finetune-lr 1e-3 --finetune-ratio 0.1 --scratch-lr X --scratch-ratio 1]
+                                         [--finetune-lr 3e-3 --finetune-ratio 1 --scratch-lr 1e-3 --scratch-ratio 1]
                                          [--out runs/bench_real]
 """
 
@@ -50,10 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--input", default=None, choices=("rgb", "residual"), help="default: the preset's")
     p.add_argument("--bg-mix-p", type=float, default=0.0)
     p.add_argument("--finetune-steps", type=int, default=0)
-    p.add_argument("--finetune-lr", type=float, default=1e-3, help="SSL fine-tuning head lr")
-    p.add_argument("--finetune-ratio", type=float, default=0.1, help="SSL backbone lr = head lr x this")
-    p.add_argument("--scratch-lr", type=float, default=None, help="supervised from scratch: head lr (default: --finetune-lr)")
-    p.add_argument("--scratch-ratio", type=float, default=1.0, help="supervised from scratch: backbone lr = head lr x this")
+    # fine-tuning settings chosen per init on a validation fold of split-1 train (bench/bench_finetune.py)
+    p.add_argument("--finetune-lr", type=float, default=3e-3, help="SSL fine-tuning head lr (default: 3e-3)")
+    p.add_argument("--finetune-ratio", type=float, default=1.0, help="SSL backbone lr = head lr x this (default: 1)")
+    p.add_argument("--scratch-lr", type=float, default=1e-3, help="supervised from scratch: head lr (default: 1e-3)")
+    p.add_argument("--scratch-ratio", type=float, default=1.0,
+                   help="supervised from scratch: backbone lr = head lr x this (default: 1)")
     p.add_argument("--holdout", default="test", choices=("test", "val"))
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--out", default="runs/bench_real")

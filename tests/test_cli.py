@@ -86,8 +86,8 @@ def test_preset_sets_defaults_and_flags_still_win():
     from vidssl.cli import _pretrain_config, parse
 
     cfg = _pretrain_config(parse(["pretrain", "--preset", "real-video"]))
-    assert (cfg.model.input, cfg.data.stride, cfg.time_budget, cfg.data.cache_short_side) == ("residual", 8, "20m", 40)
+    assert (cfg.model.input, cfg.data.stride, cfg.time_budget, cfg.data.cache_short_side) == ("residual", 8, "30m", 40)
     cfg = _pretrain_config(parse(["pretrain", "--preset", "real-video", "--stride", "2", "--input", "rgb"]))
-    assert (cfg.model.input, cfg.data.stride, cfg.time_budget) == ("rgb", 2, "20m")
+    assert (cfg.model.input, cfg.data.stride, cfg.time_budget) == ("rgb", 2, "30m")
     plain = _pretrain_config(parse(["pretrain"]))
     assert (plain.model.input, plain.data.stride, plain.time_budget) == ("rgb", 1, None)

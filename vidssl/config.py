@@ -222,7 +222,7 @@ class DemoConfig:
 # (README, "Real video: features that beat random init"; bench/bench_real.py).
 PRESETS: dict[str, dict[str, Any]] = {
     "real-video": {"input": "residual", "clip_frames": 8, "stride": 8, "crop_size": 32, "cache_short_side": 40,
-                   "batch_size": 32, "lr": 2e-3, "time_budget": "20m"},
+                   "batch_size": 32, "lr": 2e-3, "time_budget": "30m"},
 }
 
 
