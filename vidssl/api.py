@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from vidssl import checkpoint
-from vidssl.config import DemoConfig, EvalConfig, PretrainConfig, from_dict, to_dict
+from vidssl.checkpoint import load_pretrain_checkpoint  # re-exported: vidssl.api.load_pretrain_checkpoint
+from vidssl.config import DemoConfig, EvalConfig, from_dict, to_dict
 from vidssl.data.loading import open_dataset
 from vidssl.engine import TrainResult, build_model, pretrain
 from vidssl.errors import VidsslError
@@ -25,16 +26,6 @@ from vidssl.eval.protocols import knn_classify, linear_probe, retrieval_recall, 
 from vidssl.io import ensure_writable_dir, write_json
 
 __all__ = ["demo", "evaluate", "load_pretrain_checkpoint", "pretrain"]
-
-
-def load_pretrain_checkpoint(path: str | Path) -> tuple[nn.Module, PretrainConfig, dict[str, Any]]:
-    """Rebuild the method from a checkpoint: (model with trained weights, its config, raw checkpoint)."""
-    ck = checkpoint.load(path)
-    cfg = from_dict(PretrainConfig, ck["config"])
-    checkpoint.check_arch(ck, checkpoint.arch_of(cfg), path)
-    model = build_model(cfg)
-    checkpoint.load_weights(model, ck["model"], path)
-    return model, cfg, ck
 
 
 def evaluate_backbones(backbones: dict[str, nn.Module], train, test, data, cfg: EvalConfig,

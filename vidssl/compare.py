@@ -132,7 +132,8 @@ def _extra_baselines(checkpoint_path: Path, ecfg: EvalConfig, rgb: bool) -> dict
     so random init is also evaluated with pretraining's initial statistics; with a non-RGB
     input, random init on RGB clips too. The table's reader compares with the strongest.
     """
-    from vidssl.api import evaluate_backbones, load_pretrain_checkpoint
+    from vidssl.api import evaluate_backbones
+    from vidssl.checkpoint import load_pretrain_checkpoint
     from vidssl.data.loading import open_dataset
     from vidssl.engine import build_model
     from vidssl.eval.holdout import validation_folds

@@ -17,13 +17,13 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from vidssl import checkpoint
-from vidssl.backbones import create_backbone
 from vidssl.config import PretrainConfig, parse_duration, to_dict
 from vidssl.data.loading import open_dataset, train_loader
 from vidssl.errors import VidsslError
 from vidssl.io import atomic_write, ensure_writable_dir, write_json
-from vidssl.methods import create, resolve_defaults, resolve_recorded
+from vidssl.methods import build_model, resolve_defaults, resolve_recorded
 from vidssl.modules import distributed as dist
+from vidssl.runtime import resolve_device, set_threads
 from vidssl.transforms.views import finish_on_device
 
 
@@ -34,15 +34,6 @@ class TrainResult:
     step: int
     final_loss: float
     elapsed_s: float
-
-
-def build_model(cfg: PretrainConfig) -> nn.Module:
-    """The method with freshly initialised weights; the same seed gives the same weights."""
-    torch.manual_seed(cfg.seed)
-    backbone = create_backbone(cfg.model.backbone, width=cfg.model.width, input=cfg.model.input)
-    offered = {"head_hidden": cfg.model.head_hidden, "proj_dim": cfg.model.proj_dim, "temperature": cfg.temperature,
-               "queue_size": cfg.queue_size, "ema_momentum": cfg.ema_momentum}
-    return create(cfg.method, backbone, **{k: v for k, v in offered.items() if v is not None})
 
 
 def budget_steps(budget_s: float, elapsed_s: float, done: int, step_s: float) -> int:
@@ -124,14 +115,6 @@ def deterministic_cuda_env() -> None:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise VidsslError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu or auto")
-    return torch.device(name)
-
-
 def pretrain(cfg: PretrainConfig) -> TrainResult:
     """Pretrain ``cfg.method`` on the train split of ``cfg.data``; returns where it wrote.
 
@@ -152,8 +135,7 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
     out = ensure_writable_dir(cfg.out_dir)
     ckpt_dir = ensure_writable_dir(out / "checkpoints")
     last = ckpt_dir / "last.pt"
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    set_threads(cfg.threads)
     if cfg.deterministic:
         deterministic_cuda_env()
     torch.use_deterministic_algorithms(cfg.deterministic)
