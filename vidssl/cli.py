@@ -187,6 +187,17 @@ def build_parser(preset: str | None = None) -> argparse.ArgumentParser:
     ret.add_argument("--label-set", default=None)
     ret.add_argument("--checkpoint", default=None, help="override the checkpoint recorded in the embeddings file")
 
+    exp = sub.add_parser("export", help="write a checkpoint's backbone (safetensors or TorchScript) plus a JSON "
+                         "description, for use outside vidssl")
+    exp.add_argument("checkpoint", help="a checkpoint written by vidssl pretrain")
+    exp.add_argument("--out", required=True, help="the file to write, e.g. encoder.safetensors (encoder.json beside it)")
+    exp.add_argument("--format", default="safetensors", choices=("safetensors", "torchscript"),
+                     help="safetensors: weights only, loaded with vidssl.load_encoder; torchscript: weights and code, "
+                     "loaded with torch.jit.load (default: safetensors)")
+    exp.add_argument("--bn-recalibrate", action=argparse.BooleanOptionalAction, default=False,
+                     help="re-estimate BatchNorm statistics on the checkpoint's train clips first, as vidssl eval does")
+    exp.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+
     idx = sub.add_parser("index", help="scan a folder of videos: manifest plus a report of every bad file")
     idx.add_argument("path", help="folder of videos (searched recursively)")
     idx.add_argument("--out", default=None, help="manifest path (default: under the cache dir, reused by training)")
@@ -252,6 +263,12 @@ def run(argv: list[str] | None = None) -> int:
     elif ns.command == "retrieve":
         for n in api.retrieve(ns.video, ns.embeddings, ns.k, label_set=ns.label_set, checkpoint_path=ns.checkpoint):
             print(f"{n.cosine:.3f}  {n.label}  {n.source}")
+    elif ns.command == "export":
+        from vidssl.export import export_encoder, sidecar_path
+
+        path = export_encoder(ns.checkpoint, ns.out, format=ns.format, bn_recalibrate=ns.bn_recalibrate,
+                              progress=ns.progress)
+        print(f"encoder: {path} (description: {sidecar_path(path)}); load with vidssl.load_encoder")
     elif ns.command == "index":
         from vidssl.data.index import default_index_path, index_dataset
 
