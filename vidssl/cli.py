@@ -18,6 +18,8 @@ from vidssl.config import (
     FinetuneConfig,
     ModelConfig,
     PretrainConfig,
+    load_recorded_config,
+    to_dict,
 )
 from vidssl.errors import VidsslError
 
@@ -110,7 +112,18 @@ def _pretrain_config(ns: argparse.Namespace) -> PretrainConfig:
     return _pick(PretrainConfig, ns, data=_pick(DataConfig, ns), aug=_pick(AugConfig, ns), model=_pick(ModelConfig, ns))
 
 
-def build_parser(preset: str | None = None) -> argparse.ArgumentParser:
+def _recorded_defaults(path: str) -> dict[str, Any]:
+    """Flag defaults that repeat the run recorded in ``path`` (all but where it writes and --resume)."""
+    cfg = to_dict(load_recorded_config(path))
+    flat = {k: v for k, v in cfg.items() if not isinstance(v, dict)}
+    for part in ("data", "aug", "model"):
+        flat.update(cfg[part])
+    for k in ("out_dir", "resume"):
+        flat.pop(k)
+    return flat
+
+
+def build_parser(preset: str | None = None, recorded: dict[str, Any] | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="vidssl", description="Self-supervised learning of video representations.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -124,8 +137,13 @@ def build_parser(preset: str | None = None) -> argparse.ArgumentParser:
                        help="a named recipe that sets flag defaults (explicit flags still win): "
                        + "; ".join(f"{k}: " + " ".join(f"--{f.replace('_', '-')} {v}" for f, v in d.items())
                                    for k, d in PRESETS.items()))
+        p.add_argument("--config", default=None, metavar="CONFIG_JSON",
+                       help="repeat the run recorded in a run folder's config.json: its settings become the defaults "
+                       "(flags given here still win; --out and --resume are not taken from it)")
         if preset is not None:
             p.set_defaults(**PRESETS[preset])
+        if recorded is not None:
+            p.set_defaults(**recorded)
 
     demo = sub.add_parser("demo", help="main job: built-in data, pretrain videoSimCLR, evaluate vs random init")
     training_flags(demo, "runs/demo")
@@ -209,8 +227,9 @@ def build_parser(preset: str | None = None) -> argparse.ArgumentParser:
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ns = build_parser().parse_args(argv)
-    if getattr(ns, "preset", None):  # parse again with the preset's values as the defaults
-        ns = build_parser(ns.preset).parse_args(argv)
+    preset, config = getattr(ns, "preset", None), getattr(ns, "config", None)
+    if preset or config:  # parse again with the preset's, then the recorded run's values as the defaults
+        ns = build_parser(preset, _recorded_defaults(config) if config else None).parse_args(argv)
     return ns
 
 

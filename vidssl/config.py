@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from vidssl.errors import VidsslError
@@ -258,3 +260,27 @@ def from_dict(cls: type, d: dict[str, Any]) -> Any:
             v = tuple(v)
         kwargs[k] = v
     return cls(**kwargs)
+
+
+def load_recorded_config(path: str | Path) -> PretrainConfig:
+    """The :class:`PretrainConfig` a run recorded in its ``config.json`` (or a bare config dict in a JSON file).
+
+    A run whose time budget was resolved to a step count comes back as that step count
+    without the budget, so that it repeats exactly (``steps_resolved`` in ``config.json``).
+    """
+    try:
+        doc = json.loads(Path(path).read_text())
+    except OSError as e:
+        raise VidsslError(f"cannot read --config {path} ({e.strerror or e}); pass a run's config.json") from e
+    except ValueError as e:
+        raise VidsslError(f"--config {path} is not JSON; pass a run's config.json") from e
+    recorded = doc.get("config", doc) if isinstance(doc, dict) else None
+    if not isinstance(recorded, dict):
+        raise VidsslError(f"--config {path} holds no pretraining config; pass a run's config.json")
+    try:
+        cfg = from_dict(PretrainConfig, recorded)
+    except (VidsslError, TypeError) as e:
+        raise VidsslError(f"--config {path}: {e}; it was written by another version of vidssl or edited") from e
+    if doc.get("steps_resolved") and cfg.time_budget is not None:
+        cfg = dataclasses.replace(cfg, time_budget=None)
+    return cfg
