@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +48,11 @@ def load(path: str | Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)  # never runs code from the file
     except pickle.UnpicklingError as e:
-        if "weights only" in str(e).lower():
+        found = re.search(r"GLOBAL (\S+)", str(e))  # torch names the object it would have had to import
+        if found:
             raise VidsslError(
-                f"checkpoint {path} holds Python objects other than tensors and plain values; refused, since "
-                "unpickling them could run code from the file (vidssl checkpoints never need them)"
+                f"checkpoint {path} asks to import {found.group(1)}, not just tensors and plain values; refused, "
+                "since unpickling it could run code from the file (vidssl checkpoints never need it)"
             ) from e
         raise VidsslError(f"checkpoint {path} could not be read ({type(e).__name__}); it is damaged or not a vidssl checkpoint") from e
     except Exception as e:
