@@ -40,6 +40,7 @@ HELP = {
     "deterministic": "use deterministic algorithms (bit-exact resume)",
     "threads": "torch CPU threads (0 = default)",
     "channels_last": "channels_last_3d memory layout for the 3D convolutions (same numbers; 1.1-1.3x faster on CPUs)",
+    "device": "auto | cpu | cuda: where the network runs (auto: the GPU when one is visible)",
     "clips_per_video": "uniformly spaced test-time clips averaged per video",
     "method": "simclr | moco_v1 | moco_v2 | byol | rotnet | clip_order | arrow_of_time | masked_video",
     "temperature": "contrastive temperature; default: the method's own, recorded in config.json (simclr 0.1; "
@@ -110,6 +111,12 @@ def _pick(cls: type, ns: argparse.Namespace, **extra: Any) -> Any:
 
 def _pretrain_config(ns: argparse.Namespace) -> PretrainConfig:
     return _pick(PretrainConfig, ns, data=_pick(DataConfig, ns), aug=_pick(AugConfig, ns), model=_pick(ModelConfig, ns))
+
+
+def _where_flags(p: argparse.ArgumentParser) -> None:
+    """--device and --threads, for commands without a config dataclass (the same as every other command's)."""
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help=HELP["device"] + " (default: auto)")
+    p.add_argument("--threads", type=int, default=0, help=HELP["threads"] + " (default: 0)")
 
 
 def _recorded_defaults(path: str) -> dict[str, Any]:
@@ -197,6 +204,7 @@ def build_parser(preset: str | None = None, recorded: dict[str, Any] | None = No
     emb.add_argument("--split", default="train", choices=("train", "test", "all"))
     emb.add_argument("--clips-per-video", type=int, default=1)
     emb.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    _where_flags(emb)
 
     ret = sub.add_parser("retrieve", help="the nearest videos of a query video in an embeddings file")
     ret.add_argument("video", help="a video file, or a source name stored in the embeddings file")
@@ -204,6 +212,7 @@ def build_parser(preset: str | None = None, recorded: dict[str, Any] | None = No
     ret.add_argument("-k", type=int, default=5)
     ret.add_argument("--label-set", default=None)
     ret.add_argument("--checkpoint", default=None, help="override the checkpoint recorded in the embeddings file")
+    _where_flags(ret)
 
     exp = sub.add_parser("export", help="write a checkpoint's backbone (safetensors or TorchScript) plus a JSON "
                          "description, for use outside vidssl")
@@ -260,11 +269,13 @@ def run(argv: list[str] | None = None) -> int:
             ft = FinetuneConfig(steps=ns.finetune_steps, lr=ns.finetune_lr, batch_size=ns.finetune_batch_size,
                                 backbone_lr_ratio=ns.finetune_backbone_lr_ratio, scratch_lr=ns.finetune_scratch_lr,
                                 scratch_backbone_lr_ratio=ns.finetune_scratch_ratio,
-                                clips_per_video=ns.clips_per_video, progress=pcfg.progress)
+                                clips_per_video=ns.clips_per_video, progress=pcfg.progress, device=pcfg.device,
+                                threads=pcfg.threads)
         cfg = CompareConfig(out_dir=ns.out_dir, methods=tuple(m.strip() for m in ns.methods.split(",") if m.strip()),
                             seeds=tuple(ns.seeds), pretrain=pcfg, finetune=ft,
                             eval=EvalConfig(clips_per_video=ns.clips_per_video, holdout=ns.holdout,
-                                            bn_recalibrate=ns.bn_recalibrate, progress=pcfg.progress))
+                                            bn_recalibrate=ns.bn_recalibrate, progress=pcfg.progress,
+                                            device=pcfg.device, threads=pcfg.threads))
         report = compare(cfg)
         print(format_table(report["summary"]))
         print("\n" + format_gains(report["summary"]))
@@ -277,10 +288,12 @@ def run(argv: list[str] | None = None) -> int:
     elif ns.command == "report":
         print(f"report: {api.report(ns.run_dir, progress=ns.progress)}")
     elif ns.command == "embed":
-        path = api.embed(ns.checkpoint, ns.out, split=ns.split, clips_per_video=ns.clips_per_video, progress=ns.progress)
+        path = api.embed(ns.checkpoint, ns.out, split=ns.split, clips_per_video=ns.clips_per_video, progress=ns.progress,
+                         device=ns.device, threads=ns.threads)
         print(f"embeddings: {path}")
     elif ns.command == "retrieve":
-        for n in api.retrieve(ns.video, ns.embeddings, ns.k, label_set=ns.label_set, checkpoint_path=ns.checkpoint):
+        for n in api.retrieve(ns.video, ns.embeddings, ns.k, label_set=ns.label_set, checkpoint_path=ns.checkpoint,
+                              device=ns.device, threads=ns.threads):
             print(f"{n.cosine:.3f}  {n.label}  {n.source}")
     elif ns.command == "export":
         from vidssl.export import export_encoder, sidecar_path

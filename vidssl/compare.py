@@ -60,6 +60,9 @@ def run_dir(cfg: CompareConfig, method: str, seed: int) -> Path:
     return Path(cfg.out_dir) / f"{method}-seed{seed}"
 
 
+_WHERE_IT_RUNS = ("device", "threads")  # evaluation settings that do not change what a run's results measure
+
+
 def _done(path: Path, want: dict[str, Any]) -> dict[str, Any] | None:
     """The run's results.json if it was evaluated with exactly ``want`` (the eval config), else None."""
     try:
@@ -72,8 +75,10 @@ def _done(path: Path, want: dict[str, Any]) -> dict[str, Any] | None:
 def compare(cfg: CompareConfig) -> dict[str, Any]:
     """Run (or continue) every method x seed; returns and writes ``compare.json`` and ``compare.md``."""
     from vidssl import api
+    from vidssl.runtime import set_threads
 
     cfg.validate()
+    set_threads(cfg.pretrain.threads)  # also for runs that are found done and only fine-tuned or summarised
     out = ensure_writable_dir(cfg.out_dir)
     runs: list[dict[str, Any]] = []
     for method in cfg.methods:
@@ -81,7 +86,8 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
             rd = run_dir(cfg, method, seed)
             pcfg = dataclasses.replace(cfg.pretrain, method=method, seed=seed, out_dir=str(rd), resume=True)
             ecfg = dataclasses.replace(cfg.eval, out_dir=str(rd), seed=seed)
-            want = json.loads(json.dumps({**to_dict(ecfg), "data": None if ecfg.data is None else to_dict(ecfg.data)}))
+            want = json.loads(json.dumps({**{k: v for k, v in to_dict(ecfg).items() if k not in _WHERE_IT_RUNS},
+                                          "data": None if ecfg.data is None else to_dict(ecfg.data)}))
             res = _done(rd / "results.json", want)
             if res is None:
                 trained = api.pretrain(pcfg)
@@ -119,8 +125,8 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
 
 
 def _same_finetune(recorded: dict[str, Any], ft: FinetuneConfig) -> bool:
-    """Whether a recorded fine-tuning entry was made with ``ft`` (any setting but the progress bar)."""
-    want = {k: v for k, v in json.loads(json.dumps(to_dict(ft))).items() if k != "progress"}
+    """Whether a recorded fine-tuning entry was made with ``ft`` (any setting but the progress bar and where it ran)."""
+    want = {k: v for k, v in json.loads(json.dumps(to_dict(ft))).items() if k not in ("progress", *_WHERE_IT_RUNS)}
     return all(recorded.get(k) == v for k, v in want.items())
 
 

@@ -160,6 +160,8 @@ class EvalConfig:
     bn_recalibrate: bool = True  # re-estimate BatchNorm statistics on unaugmented train clips (every backbone)
     holdout: str = "test"  # test | val: score on a validation part of train (whole groups) to choose settings
     seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda: where features are computed
+    threads: int = 0  # torch CPU threads; 0 = torch's default
     progress: bool = True
 
     def validate(self) -> None:
@@ -187,6 +189,8 @@ class FinetuneConfig:
     clips_per_video: int = 4  # K uniformly spaced test clips per video
     holdout: str = "test"  # test | val: train on 4/5 of train, score on the other fifth (groups whole) to choose lr
     seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    threads: int = 0  # torch CPU threads; 0 = torch's default
     progress: bool = True
 
     def validate(self) -> None:

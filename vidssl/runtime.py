@@ -1,8 +1,8 @@
 """Where and how a command runs: the device it computes on and the CPU threads it uses.
 
-Every command (pretrain, eval, finetune, embed, retrieve, compare, export) takes
-``device`` and ``threads`` through its config and resolves them here, so that they
-mean the same thing everywhere.
+Pretraining, evaluation, fine-tuning, the supervised baseline, embeddings, retrieval and
+comparisons take ``device`` and ``threads`` (``--device``, ``--threads``) and resolve them
+here, so that they mean the same thing in every command.
 """
 
 from __future__ import annotations
