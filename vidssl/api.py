@@ -24,6 +24,7 @@ from vidssl.eval.holdout import validation_folds
 from vidssl.eval.labelled import LabelledView, labelled_only
 from vidssl.eval.protocols import knn_classify, linear_probe, retrieval_recall, source_groups
 from vidssl.io import ensure_writable_dir, write_json
+from vidssl.runlog import log_eval_metrics
 
 __all__ = ["demo", "evaluate", "load_pretrain_checkpoint", "pretrain"]
 
@@ -135,6 +136,7 @@ def evaluate(checkpoint_path: str | Path, cfg: EvalConfig | None = None, *, writ
     if out is not None:
         _keep_finetune(out / "results.json", report)
         write_json(out / "results.json", report)
+        log_eval_metrics(out, report)
     return report
 
 
@@ -219,6 +221,7 @@ def demo(cfg: DemoConfig | None = None) -> dict[str, Any]:
     report["protocol"]["demo_total_seconds"] = round(time.perf_counter() - t0, 1)
     _keep_finetune(run / "results.json", report)
     write_json(run / "results.json", report)
+    log_eval_metrics(run, report)
     if cfg.report:
         from vidssl.report import build_report
 

@@ -25,6 +25,7 @@ import numpy as np
 from vidssl.config import EvalConfig, FinetuneConfig, PretrainConfig, to_dict
 from vidssl.errors import VidsslError
 from vidssl.io import atomic_write, ensure_writable_dir, write_json
+from vidssl.runlog import log_eval_metrics
 
 METRICS = (("linear", ("linear_probe", "accuracy")), ("kNN", ("knn", "accuracy")), ("R@1", ("retrieval", "R@1")),
            ("R@5", ("retrieval", "R@5")))
@@ -96,6 +97,7 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
                 res["results"].update(_extra_baselines(trained.checkpoint, ecfg,
                                                        cfg.pretrain.model.input != "rgb" and cfg.rgb_baseline))
                 write_json(rd / "results.json", res)
+                log_eval_metrics(rd, res)
             if cfg.finetune is not None and not _same_finetune(res.get("finetune", {}).get("config", {}), cfg.finetune):
                 api.finetune_run(rd, cfg.finetune)
                 res = json.loads((rd / "results.json").read_text())
