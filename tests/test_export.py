@@ -2,6 +2,8 @@
 
 import dataclasses
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -40,8 +42,12 @@ def test_exported_encoder_gives_the_checkpoints_features(trained, fmt, tmp_path,
 
     enc = vidssl.load_encoder(out)
     assert isinstance(enc, torch.nn.Module) and not enc.training
-    if fmt == "torchscript":
-        assert isinstance(enc, torch.jit.ScriptModule)  # plain torch reads it without vidssl
+    if fmt == "torchscript":  # plain torch reads it, with vidssl blocked from importing
+        assert isinstance(enc, torch.jit.ScriptModule)
+        code = ("import sys; sys.modules['vidssl'] = None; import torch; "
+                f"print(tuple(torch.jit.load({str(out)!r})(torch.zeros(2, 3, 4, 16, 16)).shape))")
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+        assert r.returncode == 0 and r.stdout.strip() == f"(2, {model.backbone.feature_dim})", r.stderr
     ref = model.backbone.eval()
     x = torch.randn(3, 3, 4, 16, 16)
     with torch.no_grad():
