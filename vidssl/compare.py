@@ -122,7 +122,7 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
     from vidssl.report import render_compare_html
 
     with atomic_write(out / "compare.html", "w") as f:
-        f.write(render_compare_html(report, runs))
+        f.write(render_compare_html(report, runs, [name for name, _ in METRICS] + ["fine-tuned"]))
     return report
 
 

@@ -376,12 +376,11 @@ _BACKBONES = {
 }
 
 
-def render_compare_html(report: dict[str, Any], runs: list[dict[str, Any]]) -> str:
-    """``vidssl compare``'s page: mean ± std per method and backbone, the gain over the strongest
-    random init metric by metric, and every run's protocol (read from compare.json, nothing recomputed)."""
-    from vidssl.compare import METRICS
-
-    cols = [name for name, _ in METRICS] + ["fine-tuned"]
+def render_compare_html(report: dict[str, Any], runs: list[dict[str, Any]], columns: list[str]) -> str:
+    """``vidssl compare``'s page: mean ± std per method and backbone (``columns``: the metric names, in
+    order), the gain over the strongest random init metric by metric, and every run's protocol (read
+    from compare.json, nothing recomputed)."""
+    cols = columns
     summary, gains = report["summary"], report.get("gains", {})
     body = ["<h1>vidssl compare</h1>",
             (f"<p class=\"sub\">methods {_e(', '.join(report['protocol']['methods']))} · seeds "
