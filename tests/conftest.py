@@ -11,10 +11,11 @@ def _cpu_and_torch_state(monkeypatch):
     """Tests run on the CPU whatever the machine has (device="auto" resolves to cpu), and a
     test that changes torch's thread count or deterministic mode (e.g. through a config's
     ``threads`` / ``deterministic``) cannot leak it into the tests after it."""
-    from vidssl import engine
+    from vidssl import engine, runtime
 
-    real = engine.resolve_device
-    monkeypatch.setattr(engine, "resolve_device", lambda name: real("cpu" if name == "auto" else name))
+    real = runtime.resolve_device
+    for module in (runtime, engine):  # engine holds its own reference to the function
+        monkeypatch.setattr(module, "resolve_device", lambda name: real("cpu" if name == "auto" else name))
     threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     yield
     torch.set_num_threads(threads)

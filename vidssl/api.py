@@ -12,8 +12,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from vidssl import checkpoint
-from vidssl.config import DemoConfig, EvalConfig, PretrainConfig, from_dict, to_dict
+from vidssl import checkpoint, runtime
+from vidssl.checkpoint import load_pretrain_checkpoint  # re-exported: vidssl.api.load_pretrain_checkpoint
+from vidssl.config import DemoConfig, EvalConfig, from_dict, to_dict
 from vidssl.data.loading import open_dataset
 from vidssl.engine import TrainResult, build_model, pretrain
 from vidssl.errors import VidsslError
@@ -23,18 +24,9 @@ from vidssl.eval.holdout import validation_folds
 from vidssl.eval.labelled import LabelledView, labelled_only
 from vidssl.eval.protocols import knn_classify, linear_probe, retrieval_recall, source_groups
 from vidssl.io import ensure_writable_dir, write_json
+from vidssl.runlog import log_eval_metrics
 
 __all__ = ["demo", "evaluate", "load_pretrain_checkpoint", "pretrain"]
-
-
-def load_pretrain_checkpoint(path: str | Path) -> tuple[nn.Module, PretrainConfig, dict[str, Any]]:
-    """Rebuild the method from a checkpoint: (model with trained weights, its config, raw checkpoint)."""
-    ck = checkpoint.load(path)
-    cfg = from_dict(PretrainConfig, ck["config"])
-    checkpoint.check_arch(ck, checkpoint.arch_of(cfg), path)
-    model = build_model(cfg)
-    checkpoint.load_weights(model, ck["model"], path)
-    return model, cfg, ck
 
 
 def evaluate_backbones(backbones: dict[str, nn.Module], train, test, data, cfg: EvalConfig,
@@ -43,10 +35,13 @@ def evaluate_backbones(backbones: dict[str, nn.Module], train, test, data, cfg: 
 
     With ``folds`` (index pairs into ``train``; ``test`` is then unused) every metric is
     the mean over the folds of the protocol scored on each fold's validation part.
+    Features are computed on ``cfg.device`` (each backbone is moved there).
     """
+    device = runtime.resolve_device(cfg.device)
     results: dict[str, Any] = {}
     all_groups = source_groups([train.source(i) for i in range(len(train))])  # UCF-style recording groups, if any
     for name, bb in backbones.items():
+        bb = bb.to(device)
         bn_clips = 0
         if cfg.bn_recalibrate:
             bb, bn_clips = recalibrate_bn(bb, train, data, cfg.batch_size, cfg.progress, f"{name}: BN statistics")
@@ -102,6 +97,8 @@ def evaluate(checkpoint_path: str | Path, cfg: EvalConfig | None = None, *, writ
     """
     cfg = cfg or EvalConfig()
     cfg.validate()
+    runtime.set_threads(cfg.threads)
+    device = runtime.resolve_device(cfg.device)
     out = ensure_writable_dir(cfg.out_dir) if write else None
     model, pcfg, ck = load_pretrain_checkpoint(checkpoint_path)
     data = cfg.data or pcfg.data
@@ -127,7 +124,7 @@ def evaluate(checkpoint_path: str | Path, cfg: EvalConfig | None = None, *, writ
             "checkpoint": str(checkpoint_path), "pretrain_steps": ck["step"],
             "checkpoint_fingerprint": checkpoint.fingerprint(ck),
             "pretrain_seconds": round(ck["elapsed_s"], 1), "pretrain_seed": pcfg.seed,
-            "eval_seconds": None,
+            "eval_seconds": None, "device": str(device),
             "software": {"vidssl": _version(), "torch": torch.__version__, "numpy": np.__version__,
                          "torch_threads": torch.get_num_threads()},
         },
@@ -139,6 +136,7 @@ def evaluate(checkpoint_path: str | Path, cfg: EvalConfig | None = None, *, writ
     if out is not None:
         _keep_finetune(out / "results.json", report)
         write_json(out / "results.json", report)
+        log_eval_metrics(out, report)
     return report
 
 
@@ -223,6 +221,7 @@ def demo(cfg: DemoConfig | None = None) -> dict[str, Any]:
     report["protocol"]["demo_total_seconds"] = round(time.perf_counter() - t0, 1)
     _keep_finetune(run / "results.json", report)
     write_json(run / "results.json", report)
+    log_eval_metrics(run, report)
     if cfg.report:
         from vidssl.report import build_report
 
@@ -241,17 +240,21 @@ def report(run_dir: str | Path, *, progress: bool = False) -> Path:
 
 
 def embed(checkpoint_path: str | Path, out: str | Path, *, split: str = "train", clips_per_video: int = 1,
-          data=None, batch_size: int = 64, progress: bool = True) -> Path:
+          data=None, batch_size: int = 64, progress: bool = True, device: str = "auto", threads: int = 0) -> Path:
     """Embed the ``split`` ("train", "test" or "all") videos with a checkpoint's backbone into ``out`` (.npz).
 
     The gallery of :func:`retrieve`. ``data`` defaults to the data the checkpoint was
-    pretrained on. File format: :mod:`vidssl.eval.embed`.
+    pretrained on. Features are computed on ``device`` ("auto", "cpu" or "cuda") with
+    ``threads`` CPU threads (0: torch's default). File format: :mod:`vidssl.eval.embed`.
     """
     from vidssl.eval import embed as emb
 
     if split not in ("train", "test", "all"):
         raise VidsslError(f"unknown split {split!r}; choose train, test or all")
+    runtime.set_threads(threads)
+    dev = runtime.resolve_device(device)
     model, pcfg, _ = load_pretrain_checkpoint(checkpoint_path)
+    model.to(dev)
     data = data or pcfg.data
     train, test = open_dataset(data)
     out = Path(out)
@@ -265,12 +268,14 @@ def embed(checkpoint_path: str | Path, out: str | Path, *, split: str = "train",
 
 
 def retrieve(video: str, embeddings: str | Path, k: int = 5, *, label_set: str | None = None,
-             checkpoint_path: str | Path | None = None, progress: bool = False):
+             checkpoint_path: str | Path | None = None, progress: bool = False, device: str = "auto",
+             threads: int = 0):
     """The ``k`` videos of an embeddings file nearest to ``video``: list of (source, label, cosine).
 
     ``video`` is either a source already in the file (e.g. ``synthetic-.../test#3``; it is
     left out of its own results) or a video file, embedded with the checkpoint and the
-    protocol recorded in the file (``checkpoint_path`` overrides the checkpoint).
+    protocol recorded in the file (``checkpoint_path`` overrides the checkpoint), on
+    ``device`` with ``threads`` CPU threads.
     """
     from vidssl.config import DataConfig
     from vidssl.data import decode
@@ -285,7 +290,10 @@ def retrieve(video: str, embeddings: str | Path, k: int = 5, *, label_set: str |
     ck = checkpoint_path or coll.meta.get("checkpoint")
     if not ck:
         raise VidsslError(f"{embeddings} does not name its checkpoint; pass checkpoint_path")
+    runtime.set_threads(threads)
+    dev = runtime.resolve_device(device)
     model, pcfg, _ = load_pretrain_checkpoint(ck)
+    model.to(dev)
     data = from_dict(DataConfig, coll.meta["data"]) if "data" in coll.meta else pcfg.data
     frames = decode.read_all(video, data.cache_short_side)  # T x H x W x 3
     if min(frames.shape[1:3]) < data.crop_size:
@@ -311,6 +319,7 @@ def finetune_run(run_dir: str | Path, cfg=None, *, aug=None, label_set: str | No
     run_dir = Path(run_dir)
     cfg = cfg or FinetuneConfig()
     cfg.validate()
+    runtime.set_threads(cfg.threads)
     results = read_results(run_dir)
     model, pcfg, ck = load_pretrain_checkpoint(run_checkpoint(run_dir, results))
     recorded = results.get("eval_config", {}).get("data")  # the data the results were measured on

@@ -1,20 +1,29 @@
 """Checkpoints: one file holding weights, optimiser state, step and the resolved config.
 
 Written atomically (temporary file, fsync, rename), so a kill or a full disk never
-leaves a half-written checkpoint where a good one was.
+leaves a half-written checkpoint where a good one was. The state holds tensors and plain
+Python values only (the config as a dict), and is read with ``torch.load(...,
+weights_only=True)``: a file that would need any other object to unpickle (the way a
+doctored checkpoint runs code) is refused before any of it runs. This module is the
+one place checkpoints are read: :func:`load` gives the raw state,
+:func:`load_pretrain_checkpoint` the rebuilt method.
 """
 
 from __future__ import annotations
 
 import hashlib
+import pickle
+import re
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from vidssl.config import PretrainConfig, from_dict
 from vidssl.errors import VidsslError
 from vidssl.io import atomic_write
+from vidssl.methods import build_model
 
 FORMAT = "vidssl-checkpoint-1"
 
@@ -37,12 +46,30 @@ def load(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise VidsslError(f"checkpoint {path} does not exist; pass the path to a .pt file written by vidssl pretrain")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)  # never runs code from the file
+    except pickle.UnpicklingError as e:
+        found = re.search(r"GLOBAL (\S+)", str(e))  # torch names the object it would have had to import
+        if found:
+            raise VidsslError(
+                f"checkpoint {path} asks to import {found.group(1)}, not just tensors and plain values; refused, "
+                "since unpickling it could run code from the file (vidssl checkpoints never need it)"
+            ) from e
+        raise VidsslError(f"checkpoint {path} could not be read ({type(e).__name__}); it is damaged or not a vidssl checkpoint") from e
     except Exception as e:
         raise VidsslError(f"checkpoint {path} could not be read ({type(e).__name__}); it is damaged or not a vidssl checkpoint") from e
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise VidsslError(f"{path} is not a vidssl checkpoint (expected format {FORMAT})")
     return ckpt
+
+
+def load_pretrain_checkpoint(path: str | Path) -> tuple[nn.Module, PretrainConfig, dict[str, Any]]:
+    """Rebuild the method from a checkpoint: (model with trained weights, its config, raw checkpoint)."""
+    ck = load(path)
+    cfg = from_dict(PretrainConfig, ck["config"])
+    check_arch(ck, arch_of(cfg), path)
+    model = build_model(cfg)
+    load_weights(model, ck["model"], path)
+    return model, cfg, ck
 
 
 def check_arch(ckpt: dict[str, Any], expected: dict[str, Any], path: str | Path) -> None:

@@ -18,6 +18,8 @@ from vidssl.config import (
     FinetuneConfig,
     ModelConfig,
     PretrainConfig,
+    load_recorded_config,
+    to_dict,
 )
 from vidssl.errors import VidsslError
 
@@ -38,6 +40,7 @@ HELP = {
     "deterministic": "use deterministic algorithms (bit-exact resume)",
     "threads": "torch CPU threads (0 = default)",
     "channels_last": "channels_last_3d memory layout for the 3D convolutions (same numbers; 1.1-1.3x faster on CPUs)",
+    "device": "auto | cpu | cuda: where the network runs (auto: the GPU when one is visible)",
     "clips_per_video": "uniformly spaced test-time clips averaged per video",
     "method": "simclr | moco_v1 | moco_v2 | byol | rotnet | clip_order | arrow_of_time | masked_video",
     "temperature": "contrastive temperature; default: the method's own, recorded in config.json (simclr 0.1; "
@@ -110,7 +113,24 @@ def _pretrain_config(ns: argparse.Namespace) -> PretrainConfig:
     return _pick(PretrainConfig, ns, data=_pick(DataConfig, ns), aug=_pick(AugConfig, ns), model=_pick(ModelConfig, ns))
 
 
-def build_parser(preset: str | None = None) -> argparse.ArgumentParser:
+def _where_flags(p: argparse.ArgumentParser) -> None:
+    """--device and --threads, for commands without a config dataclass (the same as every other command's)."""
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help=HELP["device"] + " (default: auto)")
+    p.add_argument("--threads", type=int, default=0, help=HELP["threads"] + " (default: 0)")
+
+
+def _recorded_defaults(path: str) -> dict[str, Any]:
+    """Flag defaults that repeat the run recorded in ``path`` (all but where it writes and --resume)."""
+    cfg = to_dict(load_recorded_config(path))
+    flat = {k: v for k, v in cfg.items() if not isinstance(v, dict)}
+    for part in ("data", "aug", "model"):
+        flat.update(cfg[part])
+    for k in ("out_dir", "resume"):
+        flat.pop(k)
+    return flat
+
+
+def build_parser(preset: str | None = None, recorded: dict[str, Any] | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="vidssl", description="Self-supervised learning of video representations.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -124,8 +144,13 @@ def build_parser(preset: str | None = None) -> argparse.ArgumentParser:
                        help="a named recipe that sets flag defaults (explicit flags still win): "
                        + "; ".join(f"{k}: " + " ".join(f"--{f.replace('_', '-')} {v}" for f, v in d.items())
                                    for k, d in PRESETS.items()))
+        p.add_argument("--config", default=None, metavar="CONFIG_JSON",
+                       help="repeat the run recorded in a run folder's config.json: its settings become the defaults "
+                       "(flags given here still win; --out and --resume are not taken from it)")
         if preset is not None:
             p.set_defaults(**PRESETS[preset])
+        if recorded is not None:
+            p.set_defaults(**recorded)
 
     demo = sub.add_parser("demo", help="main job: built-in data, pretrain videoSimCLR, evaluate vs random init")
     training_flags(demo, "runs/demo")
@@ -179,6 +204,7 @@ def build_parser(preset: str | None = None) -> argparse.ArgumentParser:
     emb.add_argument("--split", default="train", choices=("train", "test", "all"))
     emb.add_argument("--clips-per-video", type=int, default=1)
     emb.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    _where_flags(emb)
 
     ret = sub.add_parser("retrieve", help="the nearest videos of a query video in an embeddings file")
     ret.add_argument("video", help="a video file, or a source name stored in the embeddings file")
@@ -186,6 +212,18 @@ def build_parser(preset: str | None = None) -> argparse.ArgumentParser:
     ret.add_argument("-k", type=int, default=5)
     ret.add_argument("--label-set", default=None)
     ret.add_argument("--checkpoint", default=None, help="override the checkpoint recorded in the embeddings file")
+    _where_flags(ret)
+
+    exp = sub.add_parser("export", help="write a checkpoint's backbone (safetensors or TorchScript) plus a JSON "
+                         "description, for use outside vidssl")
+    exp.add_argument("checkpoint", help="a checkpoint written by vidssl pretrain")
+    exp.add_argument("--out", required=True, help="the file to write, e.g. encoder.safetensors (encoder.json beside it)")
+    exp.add_argument("--format", default="safetensors", choices=("safetensors", "torchscript"),
+                     help="safetensors: weights only, loaded with vidssl.load_encoder; torchscript: weights and code, "
+                     "loaded with torch.jit.load (default: safetensors)")
+    exp.add_argument("--bn-recalibrate", action=argparse.BooleanOptionalAction, default=False,
+                     help="re-estimate BatchNorm statistics on the checkpoint's train clips first, as vidssl eval does")
+    exp.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
 
     idx = sub.add_parser("index", help="scan a folder of videos: manifest plus a report of every bad file")
     idx.add_argument("path", help="folder of videos (searched recursively)")
@@ -198,8 +236,9 @@ def build_parser(preset: str | None = None) -> argparse.ArgumentParser:
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ns = build_parser().parse_args(argv)
-    if getattr(ns, "preset", None):  # parse again with the preset's values as the defaults
-        ns = build_parser(ns.preset).parse_args(argv)
+    preset, config = getattr(ns, "preset", None), getattr(ns, "config", None)
+    if preset or config:  # parse again with the preset's, then the recorded run's values as the defaults
+        ns = build_parser(preset, _recorded_defaults(config) if config else None).parse_args(argv)
     return ns
 
 
@@ -230,11 +269,13 @@ def run(argv: list[str] | None = None) -> int:
             ft = FinetuneConfig(steps=ns.finetune_steps, lr=ns.finetune_lr, batch_size=ns.finetune_batch_size,
                                 backbone_lr_ratio=ns.finetune_backbone_lr_ratio, scratch_lr=ns.finetune_scratch_lr,
                                 scratch_backbone_lr_ratio=ns.finetune_scratch_ratio,
-                                clips_per_video=ns.clips_per_video, progress=pcfg.progress)
+                                clips_per_video=ns.clips_per_video, progress=pcfg.progress, device=pcfg.device,
+                                threads=pcfg.threads)
         cfg = CompareConfig(out_dir=ns.out_dir, methods=tuple(m.strip() for m in ns.methods.split(",") if m.strip()),
                             seeds=tuple(ns.seeds), pretrain=pcfg, finetune=ft,
                             eval=EvalConfig(clips_per_video=ns.clips_per_video, holdout=ns.holdout,
-                                            bn_recalibrate=ns.bn_recalibrate, progress=pcfg.progress))
+                                            bn_recalibrate=ns.bn_recalibrate, progress=pcfg.progress,
+                                            device=pcfg.device, threads=pcfg.threads))
         report = compare(cfg)
         print(format_table(report["summary"]))
         print("\n" + format_gains(report["summary"]))
@@ -247,11 +288,19 @@ def run(argv: list[str] | None = None) -> int:
     elif ns.command == "report":
         print(f"report: {api.report(ns.run_dir, progress=ns.progress)}")
     elif ns.command == "embed":
-        path = api.embed(ns.checkpoint, ns.out, split=ns.split, clips_per_video=ns.clips_per_video, progress=ns.progress)
+        path = api.embed(ns.checkpoint, ns.out, split=ns.split, clips_per_video=ns.clips_per_video, progress=ns.progress,
+                         device=ns.device, threads=ns.threads)
         print(f"embeddings: {path}")
     elif ns.command == "retrieve":
-        for n in api.retrieve(ns.video, ns.embeddings, ns.k, label_set=ns.label_set, checkpoint_path=ns.checkpoint):
+        for n in api.retrieve(ns.video, ns.embeddings, ns.k, label_set=ns.label_set, checkpoint_path=ns.checkpoint,
+                              device=ns.device, threads=ns.threads):
             print(f"{n.cosine:.3f}  {n.label}  {n.source}")
+    elif ns.command == "export":
+        from vidssl.export import export_encoder, sidecar_path
+
+        path = export_encoder(ns.checkpoint, ns.out, format=ns.format, bn_recalibrate=ns.bn_recalibrate,
+                              progress=ns.progress)
+        print(f"encoder: {path} (description: {sidecar_path(path)}); load with vidssl.load_encoder")
     elif ns.command == "index":
         from vidssl.data.index import default_index_path, index_dataset
 

@@ -25,6 +25,7 @@ import numpy as np
 from vidssl.config import EvalConfig, FinetuneConfig, PretrainConfig, to_dict
 from vidssl.errors import VidsslError
 from vidssl.io import atomic_write, ensure_writable_dir, write_json
+from vidssl.runlog import log_eval_metrics
 
 METRICS = (("linear", ("linear_probe", "accuracy")), ("kNN", ("knn", "accuracy")), ("R@1", ("retrieval", "R@1")),
            ("R@5", ("retrieval", "R@5")))
@@ -60,6 +61,9 @@ def run_dir(cfg: CompareConfig, method: str, seed: int) -> Path:
     return Path(cfg.out_dir) / f"{method}-seed{seed}"
 
 
+_WHERE_IT_RUNS = ("device", "threads")  # evaluation settings that do not change what a run's results measure
+
+
 def _done(path: Path, want: dict[str, Any]) -> dict[str, Any] | None:
     """The run's results.json if it was evaluated with exactly ``want`` (the eval config), else None."""
     try:
@@ -72,8 +76,10 @@ def _done(path: Path, want: dict[str, Any]) -> dict[str, Any] | None:
 def compare(cfg: CompareConfig) -> dict[str, Any]:
     """Run (or continue) every method x seed; returns and writes ``compare.json`` and ``compare.md``."""
     from vidssl import api
+    from vidssl.runtime import set_threads
 
     cfg.validate()
+    set_threads(cfg.pretrain.threads)  # also for runs that are found done and only fine-tuned or summarised
     out = ensure_writable_dir(cfg.out_dir)
     runs: list[dict[str, Any]] = []
     for method in cfg.methods:
@@ -81,7 +87,8 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
             rd = run_dir(cfg, method, seed)
             pcfg = dataclasses.replace(cfg.pretrain, method=method, seed=seed, out_dir=str(rd), resume=True)
             ecfg = dataclasses.replace(cfg.eval, out_dir=str(rd), seed=seed)
-            want = json.loads(json.dumps({**to_dict(ecfg), "data": None if ecfg.data is None else to_dict(ecfg.data)}))
+            want = json.loads(json.dumps({**{k: v for k, v in to_dict(ecfg).items() if k not in _WHERE_IT_RUNS},
+                                          "data": None if ecfg.data is None else to_dict(ecfg.data)}))
             res = _done(rd / "results.json", want)
             if res is None:
                 trained = api.pretrain(pcfg)
@@ -90,6 +97,7 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
                 res["results"].update(_extra_baselines(trained.checkpoint, ecfg,
                                                        cfg.pretrain.model.input != "rgb" and cfg.rgb_baseline))
                 write_json(rd / "results.json", res)
+                log_eval_metrics(rd, res)
             if cfg.finetune is not None and not _same_finetune(res.get("finetune", {}).get("config", {}), cfg.finetune):
                 api.finetune_run(rd, cfg.finetune)
                 res = json.loads((rd / "results.json").read_text())
@@ -114,13 +122,13 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
     from vidssl.report import render_compare_html
 
     with atomic_write(out / "compare.html", "w") as f:
-        f.write(render_compare_html(report, runs))
+        f.write(render_compare_html(report, runs, [name for name, _ in METRICS] + ["fine-tuned"]))
     return report
 
 
 def _same_finetune(recorded: dict[str, Any], ft: FinetuneConfig) -> bool:
-    """Whether a recorded fine-tuning entry was made with ``ft`` (any setting but the progress bar)."""
-    want = {k: v for k, v in json.loads(json.dumps(to_dict(ft))).items() if k != "progress"}
+    """Whether a recorded fine-tuning entry was made with ``ft`` (any setting but the progress bar and where it ran)."""
+    want = {k: v for k, v in json.loads(json.dumps(to_dict(ft))).items() if k not in ("progress", *_WHERE_IT_RUNS)}
     return all(recorded.get(k) == v for k, v in want.items())
 
 
@@ -132,7 +140,8 @@ def _extra_baselines(checkpoint_path: Path, ecfg: EvalConfig, rgb: bool) -> dict
     so random init is also evaluated with pretraining's initial statistics; with a non-RGB
     input, random init on RGB clips too. The table's reader compares with the strongest.
     """
-    from vidssl.api import evaluate_backbones, load_pretrain_checkpoint
+    from vidssl.api import evaluate_backbones
+    from vidssl.checkpoint import load_pretrain_checkpoint
     from vidssl.data.loading import open_dataset
     from vidssl.engine import build_model
     from vidssl.eval.holdout import validation_folds

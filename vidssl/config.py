@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from vidssl.errors import VidsslError
@@ -158,6 +160,8 @@ class EvalConfig:
     bn_recalibrate: bool = True  # re-estimate BatchNorm statistics on unaugmented train clips (every backbone)
     holdout: str = "test"  # test | val: score on a validation part of train (whole groups) to choose settings
     seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda: where features are computed
+    threads: int = 0  # torch CPU threads; 0 = torch's default
     progress: bool = True
 
     def validate(self) -> None:
@@ -185,6 +189,8 @@ class FinetuneConfig:
     clips_per_video: int = 4  # K uniformly spaced test clips per video
     holdout: str = "test"  # test | val: train on 4/5 of train, score on the other fifth (groups whole) to choose lr
     seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    threads: int = 0  # torch CPU threads; 0 = torch's default
     progress: bool = True
 
     def validate(self) -> None:
@@ -258,3 +264,27 @@ def from_dict(cls: type, d: dict[str, Any]) -> Any:
             v = tuple(v)
         kwargs[k] = v
     return cls(**kwargs)
+
+
+def load_recorded_config(path: str | Path) -> PretrainConfig:
+    """The :class:`PretrainConfig` a run recorded in its ``config.json`` (or a bare config dict in a JSON file).
+
+    A run whose time budget was resolved to a step count comes back as that step count
+    without the budget, so that it repeats exactly (``steps_resolved`` in ``config.json``).
+    """
+    try:
+        doc = json.loads(Path(path).read_text())
+    except OSError as e:
+        raise VidsslError(f"cannot read --config {path} ({e.strerror or e}); pass a run's config.json") from e
+    except ValueError as e:
+        raise VidsslError(f"--config {path} is not JSON; pass a run's config.json") from e
+    recorded = doc.get("config", doc) if isinstance(doc, dict) else None
+    if not isinstance(recorded, dict):
+        raise VidsslError(f"--config {path} holds no pretraining config; pass a run's config.json")
+    try:
+        cfg = from_dict(PretrainConfig, recorded)
+    except (VidsslError, TypeError) as e:
+        raise VidsslError(f"--config {path}: {e}; it was written by another version of vidssl or edited") from e
+    if doc.get("steps_resolved") and cfg.time_budget is not None:
+        cfg = dataclasses.replace(cfg, time_budget=None)
+    return cfg

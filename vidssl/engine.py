@@ -17,13 +17,14 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from vidssl import checkpoint
-from vidssl.backbones import create_backbone
 from vidssl.config import PretrainConfig, parse_duration, to_dict
 from vidssl.data.loading import open_dataset, train_loader
 from vidssl.errors import VidsslError
 from vidssl.io import atomic_write, ensure_writable_dir, write_json
-from vidssl.methods import create, resolve_defaults, resolve_recorded
+from vidssl.methods import build_model, resolve_defaults, resolve_recorded
 from vidssl.modules import distributed as dist
+from vidssl.runlog import TENSORBOARD_DIR, RunLog
+from vidssl.runtime import resolve_device, set_threads
 from vidssl.transforms.views import finish_on_device
 
 
@@ -34,15 +35,6 @@ class TrainResult:
     step: int
     final_loss: float
     elapsed_s: float
-
-
-def build_model(cfg: PretrainConfig) -> nn.Module:
-    """The method with freshly initialised weights; the same seed gives the same weights."""
-    torch.manual_seed(cfg.seed)
-    backbone = create_backbone(cfg.model.backbone, width=cfg.model.width, input=cfg.model.input)
-    offered = {"head_hidden": cfg.model.head_hidden, "proj_dim": cfg.model.proj_dim, "temperature": cfg.temperature,
-               "queue_size": cfg.queue_size, "ema_momentum": cfg.ema_momentum}
-    return create(cfg.method, backbone, **{k: v for k, v in offered.items() if v is not None})
 
 
 def budget_steps(budget_s: float, elapsed_s: float, done: int, step_s: float) -> int:
@@ -124,14 +116,6 @@ def deterministic_cuda_env() -> None:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise VidsslError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu or auto")
-    return torch.device(name)
-
-
 def pretrain(cfg: PretrainConfig) -> TrainResult:
     """Pretrain ``cfg.method`` on the train split of ``cfg.data``; returns where it wrote.
 
@@ -152,8 +136,7 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
     out = ensure_writable_dir(cfg.out_dir)
     ckpt_dir = ensure_writable_dir(out / "checkpoints")
     last = ckpt_dir / "last.pt"
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    set_threads(cfg.threads)
     if cfg.deterministic:
         deterministic_cuda_env()
     torch.use_deterministic_algorithms(cfg.deterministic)
@@ -214,10 +197,12 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
                mininterval=1.0, dynamic_ncols=True)
     amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and cfg.amp)
     t_log, n_log = time.perf_counter(), 0
-    with open(log_path, "a") if main else contextlib.nullcontext() as log:
-        t_prev = time.perf_counter()
+    with RunLog(log_path, out / TENSORBOARD_DIR, step) if main else contextlib.nullcontext() as log:
+        t_prev = t_fetch = time.perf_counter()
+        waited = 0.0  # seconds spent waiting for the loader since the last log line
         t_calib, start = 0.0, step
         for batch in loader:  # wall time includes waiting for data, so clips/s is honest
+            waited += time.perf_counter() - t_fetch
             if step >= cfg.steps and budget is None:
                 break
             lr = lr_at(step, cfg)
@@ -271,13 +256,14 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
             bar.update(1)
             if main and (step % cfg.log_every == 0 or step == cfg.steps):
                 now = time.perf_counter()
-                rate = n_log / (now - t_log)
-                t_log, n_log = now, 0
+                rate, wait_frac = n_log / (now - t_log), waited / (now - t_log)
+                t_log, n_log, waited = now, 0, 0.0
                 bar.set_postfix(loss=f"{loss_val:.3f}", clips_s=f"{rate:.0f}")
-                log.write(json.dumps({"step": step, "loss": round(loss_val, 5), "lr": lr, "clips_per_s": round(rate, 1), "elapsed_s": round(elapsed, 2)}) + "\n")
-                log.flush()
+                log.write({"step": step, "loss": round(loss_val, 5), "lr": lr, "clips_per_s": round(rate, 1),
+                           "elapsed_s": round(elapsed, 2), "data_wait_frac": round(wait_frac, 3)})
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 save(step)
+            t_fetch = time.perf_counter()
     bar.close()
     dist.barrier()  # every process returns once rank 0's last checkpoint is on disk
     return TrainResult(out, last, step, loss_val, elapsed)

@@ -97,7 +97,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 def make_pictures(run_dir: Path, results: dict[str, Any], progress: bool = False, k: int = 5) -> list[Picture]:
     """Recompute features with the recorded protocol and draw every picture (one failure leaves one out)."""
-    from vidssl import api
+    from vidssl.checkpoint import load_pretrain_checkpoint
     from vidssl.config import DataConfig, from_dict
     from vidssl.data.loading import open_dataset
     from vidssl.engine import build_model
@@ -106,7 +106,7 @@ def make_pictures(run_dir: Path, results: dict[str, Any], progress: bool = False
     from vidssl.eval.protocols import linear_probe, source_groups
 
     out = ensure_writable_dir(run_dir / PICTURES_DIR)
-    model, pcfg, _ = api.load_pretrain_checkpoint(run_checkpoint(run_dir, results))
+    model, pcfg, _ = load_pretrain_checkpoint(run_checkpoint(run_dir, results))
     ecfg = results.get("eval_config", {})
     data = from_dict(DataConfig, ecfg["data"]) if ecfg.get("data") else pcfg.data
     train, test = open_dataset(data)
@@ -376,12 +376,11 @@ _BACKBONES = {
 }
 
 
-def render_compare_html(report: dict[str, Any], runs: list[dict[str, Any]]) -> str:
-    """``vidssl compare``'s page: mean ± std per method and backbone, the gain over the strongest
-    random init metric by metric, and every run's protocol (read from compare.json, nothing recomputed)."""
-    from vidssl.compare import METRICS
-
-    cols = [name for name, _ in METRICS] + ["fine-tuned"]
+def render_compare_html(report: dict[str, Any], runs: list[dict[str, Any]], columns: list[str]) -> str:
+    """``vidssl compare``'s page: mean ± std per method and backbone (``columns``: the metric names, in
+    order), the gain over the strongest random init metric by metric, and every run's protocol (read
+    from compare.json, nothing recomputed)."""
+    cols = columns
     summary, gains = report["summary"], report.get("gains", {})
     body = ["<h1>vidssl compare</h1>",
             (f"<p class=\"sub\">methods {_e(', '.join(report['protocol']['methods']))} · seeds "

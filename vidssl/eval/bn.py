@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from vidssl.data.loading import EvalClips
+from vidssl.runtime import module_device
 
 
 @torch.no_grad()
@@ -35,11 +36,13 @@ def recalibrate_bn(backbone: nn.Module, dataset, data, batch_size: int = 64, pro
         m.momentum = None  # cumulative average over the batches below
     bb.train()
     seen = 0
-    loader = DataLoader(EvalClips(dataset, data, 1), batch_size=batch_size, num_workers=data.num_workers)
+    device = module_device(bb)  # the copy is where the caller's backbone is; batches go there
+    loader = DataLoader(EvalClips(dataset, data, 1), batch_size=batch_size, num_workers=data.num_workers,
+                        pin_memory=device.type == "cuda")
     for clips in tqdm(loader, desc=desc, disable=not progress, mininterval=1.0, leave=False):
         if clips.shape[0] < 2:
             continue  # batch statistics of one clip are not statistics
-        bb(clips.flatten(0, 1))
+        bb(clips.flatten(0, 1).to(device, non_blocking=True))
         seen += clips.shape[0]
     for m, orig in zip(norms, (m for m in backbone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm))):
         m.momentum = orig.momentum

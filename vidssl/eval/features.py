@@ -9,19 +9,24 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from vidssl.data.loading import EvalClips
+from vidssl.runtime import module_device
 
 
 @torch.no_grad()
 def extract_features(backbone: nn.Module, dataset, data, clips_per_video: int = 1, batch_size: int = 64,
                      progress: bool = True, desc: str = "features") -> tuple[np.ndarray, np.ndarray]:
-    """Returns (per-video features (N, D), per-clip features (N, K, D)), float32."""
+    """Returns (per-video features (N, D), per-clip features (N, K, D)), float32.
+
+    Computed on the device the backbone is on; each batch of clips is moved there.
+    """
     backbone.eval()
+    device = module_device(backbone)
     loader = DataLoader(EvalClips(dataset, data, clips_per_video), batch_size=max(1, batch_size // clips_per_video),
-                        num_workers=data.num_workers)
+                        num_workers=data.num_workers, pin_memory=device.type == "cuda")
     out = []
     for clips in tqdm(loader, desc=desc, disable=not progress, mininterval=1.0, leave=False):
         b, k = clips.shape[:2]
-        f = backbone(clips.flatten(0, 1))  # (B*K) x D
-        out.append(f.view(b, k, -1))
+        f = backbone(clips.flatten(0, 1).to(device, non_blocking=True))  # (B*K) x D
+        out.append(f.view(b, k, -1).float().cpu())
     per_clip = torch.cat(out).numpy().astype(np.float32)
     return per_clip.mean(1), per_clip

@@ -28,6 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from vidssl import runtime
 from vidssl.config import FinetuneConfig
 from vidssl.data.loading import EvalClips, StepBatchSampler, ViewDataset
 from vidssl.errors import VidsslError
@@ -89,14 +90,18 @@ def _check_labels(train, test, label_set: str) -> tuple[np.ndarray, np.ndarray, 
 @torch.no_grad()
 def predict_clips(model: nn.Module, test, data_cfg, clips_per_video: int, batch_size: int = 32,
                   progress: bool = False) -> torch.Tensor:
-    """Softmax probabilities of every test clip: (N videos, K clips, num_classes)."""
+    """Softmax probabilities of every test clip: (N videos, K clips, num_classes), on the CPU.
+
+    Computed on the device the model is on; each batch of clips is moved there."""
     model.eval()
+    device = runtime.module_device(model)
     loader = DataLoader(EvalClips(test, data_cfg, clips_per_video), batch_size=max(1, batch_size // clips_per_video),
-                        num_workers=data_cfg.num_workers)
+                        num_workers=data_cfg.num_workers, pin_memory=device.type == "cuda")
     out = []
     for clips in tqdm(loader, desc="fine-tune: test clips", disable=not progress, mininterval=1.0, leave=False):
         b, k = clips.shape[:2]  # clips: B x K x 3 x T x S x S
-        out.append(model(clips.flatten(0, 1)).softmax(-1).view(b, k, -1))
+        logits = model(clips.flatten(0, 1).to(device, non_blocking=True))
+        out.append(logits.float().softmax(-1).view(b, k, -1).cpu())
     return torch.cat(out)
 
 
@@ -104,21 +109,25 @@ def finetune(backbone: nn.Module, train, test, data_cfg, aug_cfg, ft_cfg: Finetu
              label_set: str) -> FinetuneResult:
     """Fine-tune a copy of ``backbone`` with a new linear head on ``train.labels[label_set]``.
 
-    The caller's backbone is not modified; the fine-tuned network is ``result.model``.
+    The caller's backbone is not modified; the fine-tuned network is ``result.model`` (on
+    ``ft_cfg.device``, where training and testing ran).
     Batches and augmentation draws are a pure function of ``(ft_cfg.seed, step)``
     (:class:`vidssl.data.loading.StepBatchSampler`, one view per clip), so SSL-init and
     random-init (= supervised from scratch) runs see exactly the same clips. Videos
     labelled -1 are drawn but do not count in the loss or the accuracies.
     """
     ft_cfg.validate()
+    device = runtime.resolve_device(ft_cfg.device)
+    runtime.set_threads(ft_cfg.threads)
     y_tr, y_te, n_classes = _check_labels(train, test, label_set)
     t0 = time.perf_counter()
     torch.manual_seed(ft_cfg.seed)  # the head's initial weights
-    model = Classifier(copy.deepcopy(backbone), n_classes)
+    model = Classifier(copy.deepcopy(backbone), n_classes).to(device)
     opt = make_optimizer(model, ft_cfg)
     views = LabelledViews(ViewDataset(train, aug_cfg, data_cfg, 1, ft_cfg.seed), y_tr)
     sampler = StepBatchSampler(len(train), ft_cfg.batch_size, ft_cfg.seed, 0, ft_cfg.steps)
-    loader = DataLoader(views, batch_sampler=sampler, num_workers=data_cfg.num_workers)
+    loader = DataLoader(views, batch_sampler=sampler, num_workers=data_cfg.num_workers,
+                        pin_memory=device.type == "cuda")
     model.train()
     loss_val = float("nan")
     bar = tqdm(total=ft_cfg.steps, desc="fine-tune", disable=not ft_cfg.progress, mininterval=1.0, leave=False)
@@ -129,6 +138,7 @@ def finetune(backbone: nn.Module, train, test, data_cfg, aug_cfg, ft_cfg: Finetu
         if (y >= 0).sum() == 0:
             bar.update(1)
             continue  # a batch of unlabelled videos only
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         loss = F.cross_entropy(model(x), y, ignore_index=-1)
         if not torch.isfinite(loss):
             bar.close()

@@ -19,8 +19,10 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import nn
 
+from vidssl.backbones import create_backbone
 from vidssl.config import PretrainConfig
 from vidssl.errors import VidsslError
 from vidssl.methods.arrow_of_time import ArrowOfTime
@@ -89,3 +91,12 @@ def resolve_recorded(recorded: dict[str, Any]) -> dict[str, Any]:
         if out.get(key) is None and out.get("method") in ran:
             out[key] = ran[out["method"]]
     return out
+
+
+def build_model(cfg: PretrainConfig) -> nn.Module:
+    """The method of a pretraining config with freshly initialised weights; the same seed gives the same weights."""
+    torch.manual_seed(cfg.seed)
+    backbone = create_backbone(cfg.model.backbone, width=cfg.model.width, input=cfg.model.input)
+    offered = {"head_hidden": cfg.model.head_hidden, "proj_dim": cfg.model.proj_dim, "temperature": cfg.temperature,
+               "queue_size": cfg.queue_size, "ema_momentum": cfg.ema_momentum}
+    return create(cfg.method, backbone, **{k: v for k, v in offered.items() if v is not None})
