@@ -22,8 +22,10 @@ from vidssl.config import PretrainConfig, parse_duration, to_dict
 from vidssl.data.loading import open_dataset, train_loader
 from vidssl.errors import VidsslError
 from vidssl.io import atomic_write, ensure_writable_dir, write_json
+from vidssl.lock import holds_out_dir
 from vidssl.methods import create
 from vidssl.modules import distributed as dist
+from vidssl.stop import Stopped, sigterm_requests_stop
 from vidssl.transforms.views import finish_on_device
 
 
@@ -132,11 +134,14 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+@holds_out_dir("pretrain", lambda cfg: cfg.out_dir if int(os.environ.get("RANK", "0")) == 0 else None)
 def pretrain(cfg: PretrainConfig) -> TrainResult:
     """Pretrain ``cfg.method`` on the train split of ``cfg.data``; returns where it wrote.
 
     Under torchrun (WORLD_SIZE > 1) every process trains on its share of each global
     batch of ``cfg.batch_size`` clips with DDP; rank 0 alone writes logs and checkpoints.
+    Rank 0 holds ``cfg.out_dir``'s lock (:mod:`vidssl.lock`): a second run there is refused.
+    On SIGTERM the run finishes its step, writes its checkpoint and raises :class:`Stopped`.
     """
     cfg.validate()
     device = resolve_device(cfg.device)
@@ -210,7 +215,7 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
                mininterval=1.0, dynamic_ncols=True)
     amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and cfg.amp)
     t_log, n_log = time.perf_counter(), 0
-    with open(log_path, "a") if main else contextlib.nullcontext() as log:
+    with open(log_path, "a") if main else contextlib.nullcontext() as log, sigterm_requests_stop() as asked_to_stop:
         t_prev = time.perf_counter()
         t_calib = 0.0
         for batch in loader:  # wall time includes waiting for data, so clips/s is honest
@@ -269,9 +274,28 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
                 log.flush()
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 save(step)
+            if _any_process(asked_to_stop(), device) and step < cfg.steps:
+                bar.close()
+                if budget is not None:  # the step count is not known yet: nothing to resume
+                    raise Stopped(f"stopped by SIGTERM at step {step}, before the time budget set the step count; "
+                                  "no checkpoint is written; start the run again")
+                if step % cfg.checkpoint_every:
+                    save(step)
+                dist.barrier()
+                raise Stopped(f"stopped by SIGTERM at step {step} of {cfg.steps}; checkpoint {last} is written; "
+                              "continue with the same command plus --resume")
     bar.close()
     dist.barrier()  # every process returns once rank 0's last checkpoint is on disk
     return TrainResult(out, last, step, loss_val, elapsed)
+
+
+def _any_process(flag: bool, device: torch.device) -> bool:
+    """Whether ``flag`` is set in any process (so that all stop at the same step)."""
+    if not dist.is_distributed():
+        return flag
+    t = torch.tensor([float(flag)], device=device)
+    torch.distributed.all_reduce(t)
+    return t.item() > 0
 
 
 def _all_finite(loss: torch.Tensor) -> bool:
