@@ -181,11 +181,14 @@ class FinetuneConfig:
     weight_decay: float = 1e-4  # on weights, not on norms and biases
     clips_per_video: int = 4  # K uniformly spaced test clips per video
     seed: int = 0
+    checkpoint_every: int = 50  # steps between saves of the fine-tuning state (a killed run continues from there)
     progress: bool = True
 
     def validate(self) -> None:
         if self.steps < 1:
             raise VidsslError(f"fine-tune steps must be >= 1, got {self.steps}")
+        if self.checkpoint_every < 1:
+            raise VidsslError(f"fine-tune checkpoint interval must be >= 1, got {self.checkpoint_every}")
         if self.batch_size < 1:
             raise VidsslError(f"fine-tune batch size must be >= 1, got {self.batch_size}")
         if self.lr <= 0:
