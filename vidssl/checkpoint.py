@@ -7,6 +7,7 @@ leaves a half-written checkpoint where a good one was.
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,10 @@ _ARCH_DEFAULTS = {"input": "rgb"}  # keys that checkpoints written before they e
 
 
 def save(path: str | Path, **state: Any) -> None:
+    buf = io.BytesIO()  # serialised first: torch.save turns a failed write (full disk) into a RuntimeError
+    torch.save({"format": FORMAT, **state, "digest": digest(state)}, buf)
     with atomic_write(path) as f:
-        torch.save({"format": FORMAT, **state, "digest": digest(state)}, f)
+        f.write(buf.getbuffer())
 
 
 def digest(obj: Any) -> str:

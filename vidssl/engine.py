@@ -21,7 +21,7 @@ from vidssl.backbones import create_backbone
 from vidssl.config import PretrainConfig, parse_duration, to_dict
 from vidssl.data.loading import open_dataset, train_loader
 from vidssl.errors import VidsslError
-from vidssl.io import atomic_write, ensure_writable_dir, write_json
+from vidssl.io import append_line, atomic_write, ensure_writable_dir, write_json
 from vidssl.lock import holds_out_dir
 from vidssl.methods import create
 from vidssl.modules import distributed as dist
@@ -270,8 +270,8 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
                 rate = n_log / (now - t_log)
                 t_log, n_log = now, 0
                 bar.set_postfix(loss=f"{loss_val:.3f}", clips_s=f"{rate:.0f}")
-                log.write(json.dumps({"step": step, "loss": round(loss_val, 5), "lr": lr, "clips_per_s": round(rate, 1), "elapsed_s": round(elapsed, 2)}) + "\n")
-                log.flush()
+                append_line(log, json.dumps({"step": step, "loss": round(loss_val, 5), "lr": lr, "clips_per_s": round(rate, 1),
+                                             "elapsed_s": round(elapsed, 2)}) + "\n", log_path)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 save(step)
             if _any_process(asked_to_stop(), device) and step < cfg.steps:

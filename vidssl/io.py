@@ -44,6 +44,15 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
         raise
 
 
+def append_line(f: IO[str], line: str, path: str | Path) -> None:
+    """Append ``line`` to the log ``f`` (open on ``path``) and flush it: a kill keeps every line written so far."""
+    try:
+        f.write(line)
+        f.flush()
+    except OSError as e:
+        raise VidsslError(f"could not write {path}: {e.strerror or e}; check free disk space and permissions") from e
+
+
 def write_json(path: str | Path, obj: Any) -> None:
     with atomic_write(path, "w") as f:
         json.dump(obj, f, indent=2, sort_keys=False, default=str)

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from vidssl.data.decode import VideoError, file_key, is_video_file, probe
 from vidssl.errors import VidsslError
-from vidssl.io import atomic_write
+from vidssl.io import append_line, atomic_write
 
 USABLE = ("ok", "too_short")  # too_short clips are looped by clip sampling
 
@@ -175,8 +175,7 @@ def index_dataset(
             rec = known.get(path)
             if rec is None or not _unchanged(rec):
                 rec = probe_record(path, min_frames)
-                log.write(record_line(rec))
-                log.flush()  # a killed index keeps every record written so far
+                append_line(log, record_line(rec), partial)  # a killed index keeps every record written so far
                 probed += 1
             records.append(_with_length_check(rec, min_frames))
             bar.update()
