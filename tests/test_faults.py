@@ -1,0 +1,134 @@
+"""Regression tests of the faults bench/bench_faults.py found: short samples of each (issue 14)."""
+
+import dataclasses
+import fcntl
+import os
+import resource
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from vidssl import checkpoint
+from vidssl.cli import main
+from vidssl.engine import pretrain
+from vidssl.errors import VidsslError
+from vidssl.lock import LOCK_NAME, out_dir_lock
+from vidssl.methods.simclr import VideoSimCLR
+from vidssl.stop import Stopped
+
+
+def weights(path):
+    return checkpoint.load(path)["model"]
+
+
+def test_a_second_writer_on_one_out_folder_is_refused_and_a_released_lock_does_not_block(tiny_pretrain, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    other = open(out / LOCK_NAME, "a+")  # noqa: SIM115 (another process's lock: a separate open file description)
+    other.write("vidssl pretrain (pid 4242)\n")
+    other.flush()
+    fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with pytest.raises(VidsslError, match=r"in use by vidssl pretrain \(pid 4242\)") as e:
+        pretrain(tiny_pretrain)
+    assert "\n" not in str(e.value) and not (out / "checkpoints").exists()
+    other.close()  # what the kernel does when the holder dies, kill -9 included
+    assert pretrain(tiny_pretrain).step == 6
+    with out_dir_lock(out, "demo"), out_dir_lock(out, "eval"):  # re-entrant within one process
+        assert "demo" in (out / LOCK_NAME).read_text()
+
+
+def test_lock_is_released_when_its_holder_is_killed(tmp_path):
+    code = f"from vidssl.lock import out_dir_lock; import time\nwith out_dir_lock({str(tmp_path)!r}, 'x'):\n" \
+           "    print('held', flush=True); time.sleep(60)"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    with pytest.raises(VidsslError, match="in use by vidssl x"), out_dir_lock(tmp_path, "y"):
+        pass
+    proc.kill()
+    proc.wait()
+    with out_dir_lock(tmp_path, "y"):
+        pass
+
+
+def test_sigterm_writes_a_checkpoint_and_the_resumed_run_matches(tiny_pretrain, tmp_path, monkeypatch):
+    full = dataclasses.replace(tiny_pretrain, out_dir=str(tmp_path / "full"), deterministic=True, checkpoint_every=4)
+    ref = weights(pretrain(full).checkpoint)
+    cut = dataclasses.replace(full, out_dir=str(tmp_path / "cut"))
+    real_forward, calls = VideoSimCLR.forward, []
+
+    def forward_then_term(self, *a, **kw):
+        calls.append(1)
+        if len(calls) == 3:  # the scheduler's SIGTERM arrives during step 3
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_forward(self, *a, **kw)
+
+    monkeypatch.setattr(VideoSimCLR, "forward", forward_then_term)
+    with pytest.raises(Stopped, match=r"SIGTERM at step 3 of 6.*--resume") as e:
+        pretrain(cut)
+    assert e.value.exit_code == 143 and "\n" not in str(e.value)
+    assert checkpoint.load(tmp_path / "cut/checkpoints/last.pt")["step"] == 3  # off the every-4 schedule
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is gone with the loop
+    monkeypatch.setattr(VideoSimCLR, "forward", real_forward)
+    res = pretrain(dataclasses.replace(cut, resume=True))
+    assert res.step == 6
+    for k, v in ref.items():
+        assert torch.equal(v, weights(res.checkpoint)[k]), k
+
+
+def test_cli_says_how_to_resume_and_exits_143_after_sigterm(monkeypatch, capsys, tmp_path):
+    from vidssl import api
+
+    def stopped(cfg):
+        raise Stopped("stopped by SIGTERM at step 3 of 6; continue with the same command plus --resume")
+
+    monkeypatch.setattr(api, "pretrain", stopped)
+    with pytest.raises(SystemExit) as e:
+        main(["pretrain", "--out", str(tmp_path / "my run"), "--steps", "6"])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 143 and len(err.splitlines()) == 1
+    assert err.endswith(f"vidssl pretrain --out '{tmp_path / 'my run'}' --steps 6 --resume")
+
+
+def test_an_os_error_anywhere_is_one_line_naming_the_path(monkeypatch, capsys, tmp_path):
+    from vidssl import api
+
+    def full(cfg):
+        raise OSError(28, "No space left on device", str(tmp_path / "x.png"))
+
+    monkeypatch.setattr(api, "pretrain", full)
+    with pytest.raises(SystemExit) as e:
+        main(["pretrain", "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and len(err.splitlines()) == 1 and str(tmp_path / "x.png") in err and "No space" in err
+
+
+def test_a_flipped_byte_in_a_checkpoint_is_refused(tmp_path):
+    path = tmp_path / "last.pt"
+    checkpoint.save(path, step=1, model={"w": torch.arange(4096, dtype=torch.float32)})
+    data = bytearray(path.read_bytes())
+    at = data.find(torch.arange(4096, dtype=torch.float32).numpy().tobytes()[4000:4016])
+    data[at] ^= 0x10  # one bit of one weight: torch.load alone does not notice
+    path.write_bytes(bytes(data))
+    with pytest.raises(VidsslError, match="is damaged") as e:
+        checkpoint.load(path)
+    assert "\n" not in str(e.value)
+
+
+def test_a_full_disk_keeps_the_previous_checkpoint_and_names_the_path(tmp_path):
+    path = tmp_path / "last.pt"
+    checkpoint.save(path, step=1, model={"w": torch.zeros(10)})
+    good = path.read_bytes()
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (len(good) + 100, hard))  # torch.save raised RuntimeError here
+    try:
+        with pytest.raises(VidsslError, match=f"could not write {path}: File too large") as e:
+            checkpoint.save(path, step=2, model={"w": torch.zeros(100_000)})
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old_handler)
+    assert "\n" not in str(e.value) and path.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary left behind
