@@ -11,7 +11,7 @@ Commands run in forked children of this process (vidssl imported once, then ``cl
 in the child: the same code as the ``vidssl`` console script, without its import time),
 so that hundreds of runs take minutes. Prints one table; writes the details as JSON.
 
-    .venv/bin/python bench/bench_faults.py [--kills 20] [--seed 0] [--out runs/bench_faults.json]
+    .venv/bin/python bench/bench_faults.py [--kills 20 --kills-other 8] [--seed 0] [--out runs/bench_faults.json]
 """
 
 from __future__ import annotations
@@ -216,8 +216,8 @@ def damage(path: Path, rng: random.Random, how: str | None = None) -> str:
 
 
 class Suite:
-    def __init__(self, work: Path, seed: int, kills: int) -> None:
-        self.work, self.rng, self.kills = work, random.Random(seed), kills
+    def __init__(self, work: Path, seed: int, kills: int, kills_other: int) -> None:
+        self.work, self.rng, self.kills, self.kills_other = work, random.Random(seed), kills, kills_other
         self.rows: dict[str, dict] = {}
         self.n = 0
 
@@ -332,19 +332,19 @@ class Suite:
             return "" if got == self.entries else f"cache entries differ ({len(got)} vs {len(self.entries)})"
 
         t_build, _ = self.timed(cache_argv(self.work / "cache-build-ref"))  # eval with an empty cache
-        self.kill_trials("kill -9: frame-cache building (eval)", max(1, k // 2), t_build, cache_argv,
+        self.kill_trials("kill -9: frame-cache building (eval)", self.kills_other, t_build, cache_argv,
                          damaged_files, cache_same)
 
         ref_records = read_manifest(self.idx_ref)
         self.kill_trials(
-            "kill -9: index", max(1, k // 2), self.t_idx,
+            "kill -9: index", self.kills_other, self.t_idx,
             lambda d: ["index", str(self.big), "--out", str(d / "m.jsonl"), "--no-progress"],
             lambda d: damaged_files(d) if d.exists() else [],
             lambda d, out: "" if read_manifest(d / "m.jsonl") == ref_records else "manifest differs")
 
         ref_results = json.loads((self.base / "results.json").read_text())["results"]
         self.kill_trials(
-            "kill -9: eval", max(1, k // 2), self.t_eval,
+            "kill -9: eval", self.kills_other, self.t_eval,
             lambda d: ["eval", str(self.ckpt), "--out", str(d), *EVAL],
             lambda d: damaged_files(d) if d.exists() else [],
             lambda d, out: "" if json.loads((d / "results.json").read_text())["results"] == ref_results
@@ -364,11 +364,11 @@ class Suite:
             left = list((d / "checkpoints").glob("finetune-*.pt"))
             return "" if strip == want and not left else f"fine-tuning differs: {strip} vs {want}, left {left}"
 
-        self.kill_trials("kill -9: finetune", max(1, k // 2), self.t_ft, ft_prepare, damaged_files, ft_same)
+        self.kill_trials("kill -9: finetune", self.kills_other, self.t_ft, ft_prepare, damaged_files, ft_same)
 
         ref_emb = load_embeddings(self.emb_ref).features
         self.kill_trials(
-            "kill -9: embed", max(1, k // 2), self.t_emb, lambda d: (d.mkdir(exist_ok=True), self.emb(d / "e.npz"))[1],
+            "kill -9: embed", self.kills_other, self.t_emb, lambda d: (d.mkdir(exist_ok=True), self.emb(d / "e.npz"))[1],
             damaged_files, lambda d, out: "" if np.array_equal(load_embeddings(d / "e.npz").features, ref_emb)
             else "embeddings differ")
 
@@ -377,7 +377,7 @@ class Suite:
                 shutil.copytree(self.base, d)
             return ["report", str(d), "--no-progress"]
 
-        self.kill_trials("kill -9: report", max(1, k // 2), self.t_rep, rep_prepare, damaged_files,
+        self.kill_trials("kill -9: report", self.kills_other, self.t_rep, rep_prepare, damaged_files,
                          lambda d, out: "" if CHECKS[".html"](d / "report.html") else "no whole report.html")
 
     # ------------------------------------------------------------ SIGTERM
@@ -513,13 +513,24 @@ class Suite:
         srcs = sorted((UCF9 / "videos").glob("*/*_c03.avi"))
         srcs = [srcs[i] for i in np.linspace(0, len(srcs) - 1, sources).astype(int)]
         fuzzed = []
-        for src in srcs:
-            (root / src.parent.name).mkdir(parents=True, exist_ok=True)
-            shutil.copy(src, root / src.parent.name / src.name)  # the intact clip too
+        for src in srcs:  # train/: the damaged copies; test/: the intact clip (so that every class can be scored)
+            for part in ("train", "test"):
+                (root / part / src.parent.name).mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, root / "test" / src.parent.name / src.name)
             for k in range(per_source):
-                p = root / src.parent.name / f"{src.stem}_f{k}.avi"
-                shutil.copy(src, p)
-                damage(p, self.rng, "flip" if k % 2 else "truncate")
+                p = root / "train" / src.parent.name / f"{src.stem}_f{k}.avi"
+                data = bytearray(src.read_bytes())
+                how = ("flips", "truncated", "header flips", "garbage block")[k % 4]
+                if how == "truncated":
+                    data = data[: self.rng.randrange(len(data))]
+                elif how == "garbage block":
+                    i = self.rng.randrange(len(data) - 4096)
+                    data[i : i + 4096] = self.rng.randbytes(4096)
+                else:
+                    span = 2048 if how == "header flips" else len(data)
+                    for _ in range(self.rng.randint(1, 64)):
+                        data[self.rng.randrange(span)] ^= 1 << self.rng.randrange(8)
+                p.write_bytes(bytes(data))
                 fuzzed.append(p)
         rc, out = run(["index", str(root), "--out", str(root / "m.jsonl"), "--no-progress"], self.log())
         records = {r.path: r for r in read_manifest(root / "m.jsonl")} if rc == 0 else {}
@@ -527,7 +538,7 @@ class Suite:
         listed = [x.split("\t")[0] for x in problems]
         cache = self.tmp("fuzz-cache")
         rc2, out2 = run(["pretrain", "--out", str(self.tmp("fuzz-run")), *REAL, "--root", str(root), "--cache-dir",
-                         str(cache), "--steps", "6", "--batch-size", "16"], self.log())
+                         str(cache), "--steps", "8", "--batch-size", "16"], self.log())
         ckpt = next(iter(self.work.glob("*fuzz-run/checkpoints/last.pt")), None)
         rc3, out3 = (run(["eval", str(ckpt), "--out", str(self.tmp("fuzz-eval")), *EVAL, "--cache-dir", str(cache)],
                          self.log()) if ckpt else (None, "no checkpoint"))
@@ -554,24 +565,26 @@ class Suite:
             how = ("deleted", "truncated", "replaced")[k % 3]
             d = self.tmp("changing")
             root = d / "videos"
-            shutil.copytree(self.real, root)
+            shutil.copytree(self.real, root / "train")
+            for cls in self.real.iterdir():  # a test split of its own, so that every damaged video is a train video
+                shutil.copytree(cls, root / "test" / cls.name)
             argv = ["pretrain", "--out", str(d / "run"), *REAL, "--root", str(root), "--cache-dir", str(d / "cache"),
                     "--steps", "40", "--no-frame-cache"]
             log = self.log()
             pid = start(argv, log)
             wait_for(nonempty(d / "run/train_log.jsonl"), pid)
-            victim = self.rng.choice(sorted(root.rglob("*.avi")))
+            victim = self.rng.choice(sorted((root / "train").rglob("*.avi")))
             if how == "deleted":
                 victim.unlink()
             elif how == "truncated":
                 victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 3])
             else:
-                other = next(p for p in sorted(root.rglob("*.avi")) if p != victim)
+                other = next(p for p in sorted((root / "train").rglob("*.avi")) if p != victim)
                 victim.write_bytes(other.read_bytes()[:4000] + b"\0" * 100)
             rc = wait(pid)
             out = log.read_text()
             reports = sum(str(victim) in x for x in out.splitlines() if "skipped" in x)
-            ok = rc == 0 and reports <= 1 and "Traceback" not in out and pt_ok(d / "run/checkpoints/last.pt")
+            ok = rc == 0 and reports == 1 and "Traceback" not in out and pt_ok(d / "run/checkpoints/last.pt")
             self.record(f"video {how} while pretraining reads it", ok, 0, f"exit {rc}, reported {reports}: {out}")
 
     # ------------------------------------------------------------ two processes
@@ -671,8 +684,8 @@ def table(rows: dict[str, dict]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--kills", type=int, default=20, help="kill -9 trials for pretrain (half as many for each "
-                    "other command)")
+    ap.add_argument("--kills", type=int, default=20, help="kill -9 trials for pretrain")
+    ap.add_argument("--kills-other", type=int, default=8, help="kill -9 trials for each other command")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--fuzz", type=int, default=10, help="fuzzed copies per real clip (11 clips)")
     ap.add_argument("--out", default="runs/bench_faults.json")
@@ -686,11 +699,11 @@ def main() -> None:
     os.environ.setdefault("PYTHONWARNINGS", "default")
     work = Path(tempfile.mkdtemp(prefix="vidssl-faults-"))
     t0 = time.perf_counter()
-    suite = Suite(work, a.seed, a.kills)
+    suite = Suite(work, a.seed, a.kills, a.kills_other)
     try:
         suite.setup()
         q = a.quick
-        for part in (suite.kills_all, lambda: suite.sigterm(2 if q else 10), lambda: suite.full_disk(1 if q else 3),
+        for part in (suite.kills_all, lambda: suite.sigterm(2 if q else 8), lambda: suite.full_disk(1 if q else 3),
                      lambda: suite.damaged(2 if q else 10), lambda: suite.fuzz(a.fuzz, 3 if q else 11),
                      lambda: suite.changing(3 if q else 6), lambda: suite.two_processes(2 if q else 6),
                      suite.paths, suite.split_files):
@@ -704,7 +717,7 @@ def main() -> None:
     print(f"\n{table(suite.rows)}\n\n{sum(r['tried'] for r in suite.rows.values())} faults in {seconds:.0f} s")
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps({"rows": suite.rows, "fuzz": getattr(suite, "fuzz_summary", None),
-                                       "seconds": round(seconds, 1), "seed": a.seed, "kills": a.kills,
+                                       "seconds": round(seconds, 1), "seed": a.seed, "kills": a.kills, "kills_other": a.kills_other,
                                        "command": " ".join(sys.argv)}, indent=2) + "\n")
 
 
