@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from vidssl import api
+from vidssl import api, checkpoint
 from vidssl.config import DemoConfig, EvalConfig
 
 
@@ -48,6 +48,7 @@ def test_eval_with_a_checkpoint_of_another_method_is_refused(tiny_pretrain, tmp_
     ck = torch.load(res.checkpoint, weights_only=False)
     ck["arch"]["method"] = "no_such_method"
     ck["config"]["method"] = "no_such_method"
+    ck["digest"] = checkpoint.digest(ck)  # a consistent checkpoint of an unknown method, not a damaged one
     torch.save(ck, tmp_path / "odd.pt")
     with pytest.raises(api.VidsslError, match="unknown method 'no_such_method'"):
         api.evaluate(tmp_path / "odd.pt", EvalConfig(out_dir=str(tmp_path / "e"), progress=False))
