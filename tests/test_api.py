@@ -128,6 +128,7 @@ def test_finetune_results_follow_the_checkpoints_weights(tiny_pretrain, tmp_path
 
     state = torch.load(ck, weights_only=False)  # retrained to the same step: other weights, same path and step
     state["model"] = {k: v + 0.01 if v.is_floating_point() else v for k, v in state["model"].items()}
+    state["digest"] = checkpoint.digest(state)
     torch.save(state, tmp_path / "other.pt")
     saved = (run / "results.json").read_text()
     (tmp_path / "other.pt").replace(ck)
