@@ -215,7 +215,8 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
                mininterval=1.0, dynamic_ncols=True)
     amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and cfg.amp)
     t_log, n_log = time.perf_counter(), 0
-    with open(log_path, "a") if main else contextlib.nullcontext() as log, sigterm_requests_stop() as asked_to_stop:
+    with open(log_path, "ab", buffering=0) if main else contextlib.nullcontext() as log, \
+            sigterm_requests_stop() as asked_to_stop:
         t_prev = time.perf_counter()
         t_calib = 0.0
         for batch in loader:  # wall time includes waiting for data, so clips/s is honest

@@ -44,11 +44,13 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
         raise
 
 
-def append_line(f: IO[str], line: str, path: str | Path) -> None:
-    """Append ``line`` to the log ``f`` (open on ``path``) and flush it: a kill keeps every line written so far."""
+def append_line(f: IO[bytes], line: str, path: str | Path) -> None:
+    """Append ``line`` to the log ``f``, open on ``path`` unbuffered (``open(path, "ab", buffering=0)``): a kill
+    keeps every line written so far, and a failed write leaves nothing buffered for ``close`` to fail on again."""
+    data = line.encode()
     try:
-        f.write(line)
-        f.flush()
+        while data:
+            data = data[f.write(data):]
     except OSError as e:
         raise VidsslError(f"could not write {path}: {e.strerror or e}; check free disk space and permissions") from e
 

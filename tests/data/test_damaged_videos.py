@@ -106,3 +106,28 @@ def test_fuzzed_real_clips_never_crash_the_index_and_each_bad_one_is_listed_once
                 views.item((i, step, 0))
     reported = [str(w.message) for w in caught]
     assert len(reported) == len(set(reported)) == len(views.unreadable)
+
+
+def test_a_full_disk_during_indexing_names_the_file_and_keeps_the_manifest(tmp_path, clip):
+    """bench_faults found: the failed append left bytes buffered, and closing the file raised a bare OSError."""
+    import resource
+    import signal
+
+    from vidssl.errors import VidsslError
+
+    root = _folder(tmp_path / "v", clip, ["a/1.avi", "a/2.avi"])
+    m = tmp_path / "m.jsonl"
+    index_dataset(root, m, progress=False)
+    good = m.read_bytes()
+    shutil.copy(clip, root / "a/3.avi")  # a new file: probed and appended to the partial file
+    old = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (100, hard))
+    try:
+        with pytest.raises(VidsslError, match=r"could not write .*m\.jsonl\.partial: File too large"):
+            index_dataset(root, m, progress=False)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old)
+    assert m.read_bytes() == good
+    assert len(index_dataset(root, m, progress=False).records) == 3  # the torn partial line is not trusted

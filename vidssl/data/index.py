@@ -168,7 +168,7 @@ def index_dataset(
         partial.unlink(missing_ok=True)
 
     records, probed = [], 0
-    with open(partial, "a") as log, tqdm(total=len(files), desc="index", unit="video", disable=not progress,
+    with open(partial, "ab", buffering=0) as log, tqdm(total=len(files), desc="index", unit="video", disable=not progress,
                                           mininterval=1.0) as bar:
         for f in files:
             path = str(Path(f).resolve())
