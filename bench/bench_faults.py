@@ -691,6 +691,8 @@ def main() -> None:
     ap.add_argument("--out", default="runs/bench_faults.json")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (printed)")
     ap.add_argument("--quick", action="store_true", help="one or two trials of each fault (a smoke test)")
+    ap.add_argument("--only", default="", help="comma-separated parts: kills, sigterm, full_disk, damaged, fuzz, "
+                    "changing, two, paths, split (default: all)")
     a = ap.parse_args()
     if not UCF9.is_dir():
         print(f"skipped: ../shared/data/ucf101-9 not found (looked at {UCF9})")
@@ -703,11 +705,13 @@ def main() -> None:
     try:
         suite.setup()
         q = a.quick
-        for part in (suite.kills_all, lambda: suite.sigterm(2 if q else 8), lambda: suite.full_disk(1 if q else 3),
-                     lambda: suite.damaged(2 if q else 10), lambda: suite.fuzz(a.fuzz, 3 if q else 11),
-                     lambda: suite.changing(3 if q else 6), lambda: suite.two_processes(2 if q else 6),
-                     suite.paths, suite.split_files):
-            part()
+        parts = {"kills": suite.kills_all, "sigterm": lambda: suite.sigterm(2 if q else 8),
+                 "full_disk": lambda: suite.full_disk(1 if q else 3), "damaged": lambda: suite.damaged(2 if q else 10),
+                 "fuzz": lambda: suite.fuzz(a.fuzz, 3 if q else 11), "changing": lambda: suite.changing(3 if q else 6),
+                 "two": lambda: suite.two_processes(2 if q else 6), "paths": suite.paths, "split": suite.split_files}
+        for name, part in parts.items():
+            if not a.only or name in a.only.split(","):
+                part()
     finally:
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -718,7 +722,7 @@ def main() -> None:
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps({"rows": suite.rows, "fuzz": getattr(suite, "fuzz_summary", None),
                                        "seconds": round(seconds, 1), "seed": a.seed, "kills": a.kills, "kills_other": a.kills_other,
-                                       "command": " ".join(sys.argv)}, indent=2) + "\n")
+                                       "command": " ".join(sys.argv), "only": a.only or "all"}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
