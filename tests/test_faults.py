@@ -5,8 +5,7 @@ import fcntl
 import os
 import resource
 import signal
-import subprocess
-import sys
+import time
 
 import pytest
 import torch
@@ -41,14 +40,18 @@ def test_a_second_writer_on_one_out_folder_is_refused_and_a_released_lock_does_n
 
 
 def test_lock_is_released_when_its_holder_is_killed(tmp_path):
-    code = f"from vidssl.lock import out_dir_lock; import time\nwith out_dir_lock({str(tmp_path)!r}, 'x'):\n" \
-           "    print('held', flush=True); time.sleep(60)"
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "held"
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # another process holding the folder
+        with out_dir_lock(tmp_path, "x"):
+            os.write(w, b"held")
+            time.sleep(60)
+        os._exit(0)
+    assert os.read(r, 4) == b"held"
     with pytest.raises(VidsslError, match="in use by vidssl x"), out_dir_lock(tmp_path, "y"):
         pass
-    proc.kill()
-    proc.wait()
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
     with out_dir_lock(tmp_path, "y"):
         pass
 
