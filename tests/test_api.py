@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from vidssl import api
+from vidssl import api, checkpoint
 from vidssl.config import DemoConfig, EvalConfig
 
 
@@ -74,6 +74,7 @@ def test_eval_with_a_checkpoint_of_another_method_is_refused(tiny_pretrain, tmp_
     ck = torch.load(res.checkpoint, weights_only=False)
     ck["arch"]["method"] = "no_such_method"
     ck["config"]["method"] = "no_such_method"
+    ck["digest"] = checkpoint.digest(ck)  # a consistent checkpoint of an unknown method, not a damaged one
     torch.save(ck, tmp_path / "odd.pt")
     with pytest.raises(api.VidsslError, match="unknown method 'no_such_method'"):
         api.evaluate(tmp_path / "odd.pt", EvalConfig(out_dir=str(tmp_path / "e"), progress=False))
@@ -153,6 +154,7 @@ def test_finetune_results_follow_the_checkpoints_weights(tiny_pretrain, tmp_path
 
     state = torch.load(ck, weights_only=False)  # retrained to the same step: other weights, same path and step
     state["model"] = {k: v + 0.01 if v.is_floating_point() else v for k, v in state["model"].items()}
+    state["digest"] = checkpoint.digest(state)
     torch.save(state, tmp_path / "other.pt")
     saved = (run / "results.json").read_text()
     (tmp_path / "other.pt").replace(ck)

@@ -24,6 +24,7 @@ from vidssl.eval.holdout import validation_folds
 from vidssl.eval.labelled import LabelledView, labelled_only
 from vidssl.eval.protocols import knn_classify, linear_probe, retrieval_recall, source_groups
 from vidssl.io import ensure_writable_dir, write_json
+from vidssl.lock import holds_out_dir
 from vidssl.runlog import log_eval_metrics
 
 __all__ = ["demo", "evaluate", "load_pretrain_checkpoint", "pretrain"]
@@ -88,6 +89,7 @@ def _mean_metrics(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {**mean(runs), "folds": len(runs)}
 
 
+@holds_out_dir("eval", lambda checkpoint_path, cfg=None, *, write=True: (cfg or EvalConfig()).out_dir if write else None)
 def evaluate(checkpoint_path: str | Path, cfg: EvalConfig | None = None, *, write: bool = True) -> dict[str, Any]:
     """Evaluate a pretrained checkpoint beside the random-init backbone of the same architecture.
 
@@ -207,6 +209,7 @@ def plot_loss_curve(run_dir: str | Path) -> Path:
     return path
 
 
+@holds_out_dir("demo", lambda cfg=None: (cfg or DemoConfig()).out_dir)
 def demo(cfg: DemoConfig | None = None) -> dict[str, Any]:
     """The main job on the built-in data: pretrain videoSimCLR, evaluate it and random init."""
     cfg = cfg or DemoConfig()
@@ -232,6 +235,7 @@ def demo(cfg: DemoConfig | None = None) -> dict[str, Any]:
 # ---------------------------------------------------------------- report, embeddings, retrieval, fine-tuning
 
 
+@holds_out_dir("report", lambda run_dir, **kw: run_dir, create=False)
 def report(run_dir: str | Path, *, progress: bool = False) -> Path:
     """Write ``run_dir/report.html``: one self-contained page (see :mod:`vidssl.report`); returns its path."""
     from vidssl.report import build_report
@@ -303,6 +307,7 @@ def retrieve(video: str, embeddings: str | Path, k: int = 5, *, label_set: str |
     return emb.nearest(coll, f[0], k, label_set=label_set, exclude=str(video))
 
 
+@holds_out_dir("finetune", lambda run_dir, *a, **kw: run_dir, create=False)
 def finetune_run(run_dir: str | Path, cfg=None, *, aug=None, label_set: str | None = None) -> dict[str, Any]:
     """Fine-tune the run's self-supervised backbone and its random init (= supervised from scratch).
 
@@ -335,12 +340,19 @@ def finetune_run(run_dir: str | Path, cfg=None, *, aug=None, label_set: str | No
             "random_init": (build_model(pcfg).backbone,
                             dataclasses.replace(cfg, backbone_lr_ratio=cfg.scratch_backbone_lr_ratio,
                                                 lr=cfg.scratch_lr or cfg.lr))}
-    out = {name: finetune(bb, train, test, data, aug, c, label_set).summary() for name, (bb, c) in runs.items()}
+    # each run's state is saved as it trains: a killed fine-tuning continues where it stopped
+    states = {name: ensure_writable_dir(run_dir / "checkpoints") / f"finetune-{name}.pt" for name in runs}
+    tag = {"checkpoint_fingerprint": checkpoint.fingerprint(ck), "data": to_dict(data), "aug": to_dict(aug)}
+    out = {name: finetune(bb, train, test, data, aug, c, label_set, state_path=states[name],
+                          tag={**tag, "backbone": name}).summary()
+           for name, (bb, c) in runs.items()}
     entry = {"label_set": label_set, "config": {**to_dict(cfg), "aug": to_dict(aug)}, "results": out,
              "checkpoint_fingerprint": checkpoint.fingerprint(ck)}
     if cfg.holdout == "val":  # a validation score chooses settings; results.json keeps test figures only
         entry["holdout_rule"] = f"fold 1 of {rule}: trained on {len(train)} videos, scored on {len(test)}"
-        return entry
-    results["finetune"] = entry
-    write_json(run_dir / "results.json", results)
+    else:
+        results["finetune"] = entry
+        write_json(run_dir / "results.json", results)
+    for path in states.values():  # the results are written: a new fine-tuning starts over
+        path.unlink(missing_ok=True)
     return entry

@@ -12,6 +12,7 @@ one place checkpoints are read: :func:`load` gives the raw state,
 from __future__ import annotations
 
 import hashlib
+import io
 import pickle
 import re
 from pathlib import Path
@@ -37,8 +38,45 @@ _ARCH_DEFAULTS = {"input": "rgb"}  # keys that checkpoints written before they e
 
 
 def save(path: str | Path, **state: Any) -> None:
+    buf = io.BytesIO()  # serialised first: torch.save turns a failed write (full disk) into a RuntimeError
+    torch.save({"format": FORMAT, **state, "digest": digest(state)}, buf)
     with atomic_write(path) as f:
-        torch.save({"format": FORMAT, **state}, f)
+        f.write(buf.getbuffer())
+
+
+def digest(obj: Any) -> str:
+    """SHA-256 of a state's content (every tensor's bytes, every value, in key order).
+
+    torch.load does not check the archive's CRCs, so a flipped byte in a checkpoint loads
+    as a different weight; the digest stored at saving makes :func:`load` refuse it.
+    """
+    h = hashlib.sha256()
+
+    def feed(x: Any) -> None:
+        if isinstance(x, torch.Tensor):
+            t = x.detach().cpu().contiguous()
+            h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(x, dict):
+            h.update(b"{")
+            for k in sorted(x, key=repr):
+                feed(k)
+                feed(x[k])
+            h.update(b"}")
+        elif isinstance(x, (list, tuple)):
+            h.update(b"[")
+            for v in x:
+                feed(v)
+            h.update(b"]")
+        else:
+            h.update(repr(x).encode())
+
+    feed(state_without_digest(obj))
+    return h.hexdigest()
+
+
+def state_without_digest(ckpt: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in ckpt.items() if k not in ("format", "digest")}
 
 
 def load(path: str | Path) -> dict[str, Any]:
@@ -59,6 +97,9 @@ def load(path: str | Path) -> dict[str, Any]:
         raise VidsslError(f"checkpoint {path} could not be read ({type(e).__name__}); it is damaged or not a vidssl checkpoint") from e
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise VidsslError(f"{path} is not a vidssl checkpoint (expected format {FORMAT})")
+    if "digest" in ckpt and ckpt["digest"] != digest(ckpt):  # checkpoints from before digests have none
+        raise VidsslError(f"checkpoint {path} is damaged (its content does not match its SHA-256 digest); "
+                          "delete it, or restore a copy, and run again")
     return ckpt
 
 

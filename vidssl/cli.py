@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shlex
 import sys
 from typing import Any
 
@@ -326,7 +327,18 @@ def main(argv: list[str] | None = None) -> None:
     except VidsslError as e:
         if os.environ.get("VIDSSL_DEBUG"):
             raise
-        print(f"vidssl: error: {e}", file=sys.stderr)
+        again = ""
+        if getattr(e, "exit_code", 2) == 143 and "--resume" in str(e):  # stopped on SIGTERM: the exact command
+            args = list(sys.argv[1:] if argv is None else argv)
+            again = f": {shlex.join(['vidssl', *args, *(['--resume'] if '--resume' not in args else [])])}"
+        print(f"vidssl: error: {e}{again}", file=sys.stderr)
+        code = getattr(e, "exit_code", 2)
+    except OSError as e:  # a write or read outside the paths that check their own (full disk, permissions)
+        if os.environ.get("VIDSSL_DEBUG"):
+            raise
+        where = f" {e.filename}" if e.filename else ""
+        print(f"vidssl: error: could not read or write{where} ({e.strerror or e}); check free disk space and "
+              "permissions", file=sys.stderr)
         code = 2
     except KeyboardInterrupt:
         print("vidssl: interrupted; a pretraining run continues from its last checkpoint with --resume", file=sys.stderr)

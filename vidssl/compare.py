@@ -25,6 +25,7 @@ import numpy as np
 from vidssl.config import EvalConfig, FinetuneConfig, PretrainConfig, to_dict
 from vidssl.errors import VidsslError
 from vidssl.io import atomic_write, ensure_writable_dir, write_json
+from vidssl.lock import holds_out_dir
 from vidssl.runlog import log_eval_metrics
 
 METRICS = (("linear", ("linear_probe", "accuracy")), ("kNN", ("knn", "accuracy")), ("R@1", ("retrieval", "R@1")),
@@ -73,6 +74,7 @@ def _done(path: Path, want: dict[str, Any]) -> dict[str, Any] | None:
     return res if res.get("compare_eval_config") == want else None
 
 
+@holds_out_dir("compare", lambda cfg: cfg.out_dir)
 def compare(cfg: CompareConfig) -> dict[str, Any]:
     """Run (or continue) every method x seed; returns and writes ``compare.json`` and ``compare.md``."""
     from vidssl import api

@@ -191,6 +191,7 @@ class FinetuneConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
     threads: int = 0  # torch CPU threads; 0 = torch's default
+    checkpoint_every: int = 50  # steps between saves of the fine-tuning state (a killed run continues from there)
     progress: bool = True
 
     def validate(self) -> None:
@@ -198,6 +199,8 @@ class FinetuneConfig:
             raise VidsslError(f"fine-tune holdout must be test or val, got {self.holdout!r}")
         if self.steps < 1:
             raise VidsslError(f"fine-tune steps must be >= 1, got {self.steps}")
+        if self.checkpoint_every < 1:
+            raise VidsslError(f"fine-tune checkpoint interval must be >= 1, got {self.checkpoint_every}")
         if self.batch_size < 1:
             raise VidsslError(f"fine-tune batch size must be >= 1, got {self.batch_size}")
         if self.lr <= 0 or (self.scratch_lr is not None and self.scratch_lr <= 0):

@@ -21,10 +21,12 @@ from vidssl.config import PretrainConfig, parse_duration, to_dict
 from vidssl.data.loading import open_dataset, train_loader
 from vidssl.errors import VidsslError
 from vidssl.io import atomic_write, ensure_writable_dir, write_json
+from vidssl.lock import holds_out_dir
 from vidssl.methods import build_model, resolve_defaults, resolve_recorded
 from vidssl.modules import distributed as dist
 from vidssl.runlog import TENSORBOARD_DIR, RunLog
 from vidssl.runtime import resolve_device, set_threads
+from vidssl.stop import Stopped, sigterm_requests_stop
 from vidssl.transforms.views import finish_on_device
 
 
@@ -116,11 +118,14 @@ def deterministic_cuda_env() -> None:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
+@holds_out_dir("pretrain", lambda cfg: cfg.out_dir if int(os.environ.get("RANK", "0")) == 0 else None)
 def pretrain(cfg: PretrainConfig) -> TrainResult:
     """Pretrain ``cfg.method`` on the train split of ``cfg.data``; returns where it wrote.
 
     Under torchrun (WORLD_SIZE > 1) every process trains on its share of each global
     batch of ``cfg.batch_size`` clips with DDP; rank 0 alone writes logs and checkpoints.
+    Rank 0 holds ``cfg.out_dir``'s lock (:mod:`vidssl.lock`): a second run there is refused.
+    On SIGTERM the run finishes its step, writes its checkpoint and raises :class:`Stopped`.
     """
     cfg.validate()
     cfg = resolve_defaults(cfg)  # the method's own temperature, momentum, projection size: recorded as run
@@ -197,7 +202,8 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
                mininterval=1.0, dynamic_ncols=True)
     amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and cfg.amp)
     t_log, n_log = time.perf_counter(), 0
-    with RunLog(log_path, out / TENSORBOARD_DIR, step) if main else contextlib.nullcontext() as log:
+    with RunLog(log_path, out / TENSORBOARD_DIR, step) if main else contextlib.nullcontext() as log, \
+            sigterm_requests_stop() as asked_to_stop:
         t_prev = t_fetch = time.perf_counter()
         waited = 0.0  # seconds spent waiting for the loader since the last log line
         t_calib, start = 0.0, step
@@ -263,6 +269,16 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
                            "elapsed_s": round(elapsed, 2), "data_wait_frac": round(wait_frac, 3)})
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 save(step)
+            if _any_process(asked_to_stop(), device) and step < cfg.steps:
+                bar.close()
+                if budget is not None:  # the step count is not known yet: nothing to resume
+                    raise Stopped(f"stopped by SIGTERM at step {step}, before the time budget set the step count; "
+                                  "no checkpoint is written; start the run again")
+                if step % cfg.checkpoint_every:
+                    save(step)
+                dist.barrier()
+                raise Stopped(f"stopped by SIGTERM at step {step} of {cfg.steps}; checkpoint {last} is written; "
+                              "continue with the same command plus --resume")
             t_fetch = time.perf_counter()
     bar.close()
     dist.barrier()  # every process returns once rank 0's last checkpoint is on disk
@@ -271,6 +287,15 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
 
 def _minutes(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def _any_process(flag: bool, device: torch.device) -> bool:
+    """Whether ``flag`` is set in any process (so that all stop at the same step)."""
+    if not dist.is_distributed():
+        return flag
+    t = torch.tensor([float(flag)], device=device)
+    torch.distributed.all_reduce(t)
+    return t.item() > 0
 
 
 def _all_finite(loss: torch.Tensor) -> bool:

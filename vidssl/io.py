@@ -44,6 +44,17 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
         raise
 
 
+def append_line(f: IO[bytes], line: str, path: str | Path) -> None:
+    """Append ``line`` to the log ``f``, open on ``path`` unbuffered (``open(path, "ab", buffering=0)``): a kill
+    keeps every line written so far, and a failed write leaves nothing buffered for ``close`` to fail on again."""
+    data = line.encode()
+    try:
+        while data:
+            data = data[f.write(data):]
+    except OSError as e:
+        raise VidsslError(f"could not write {path}: {e.strerror or e}; check free disk space and permissions") from e
+
+
 def write_json(path: str | Path, obj: Any) -> None:
     with atomic_write(path, "w") as f:
         json.dump(obj, f, indent=2, sort_keys=False, default=str)

@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from vidssl.io import append_line
+
 TENSORBOARD_DIR = "tensorboard"  # inside a run folder
 
 
@@ -33,14 +35,14 @@ class RunLog:
     """
 
     def __init__(self, jsonl: str | Path, tensorboard_dir: str | Path | None, start_step: int = 0) -> None:
-        self._file = open(jsonl, "a")  # noqa: SIM115  (closed by close())
+        self._path = jsonl
+        self._file = open(jsonl, "ab", buffering=0)  # noqa: SIM115  (closed by close()); unbuffered: a kill keeps every line
         self._tb = None
         if tensorboard_dir is not None:
             self._tb = tensorboard_writer(tensorboard_dir, purge_step=start_step + 1 if start_step else None)
 
     def write(self, row: dict[str, Any]) -> None:
-        self._file.write(json.dumps(row) + "\n")
-        self._file.flush()
+        append_line(self._file, json.dumps(row) + "\n", self._path)  # a failed write is one line naming the file
         if self._tb is not None:
             for k, v in row.items():
                 if k != "step" and isinstance(v, (int, float)):

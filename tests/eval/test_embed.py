@@ -11,7 +11,7 @@ from vidssl.backbones import create_backbone
 from vidssl.data.base import ArrayVideoDataset
 from vidssl.data.loading import open_dataset
 from vidssl.errors import VidsslError
-from vidssl.eval.embed import FORMAT, Embeddings, embed, load_embeddings, nearest
+from vidssl.eval.embed import FORMAT, Embeddings, embed, load_embeddings, nearest, save_embeddings
 from vidssl.eval.features import extract_features
 
 
@@ -116,3 +116,19 @@ def test_api_embed_and_retrieve_by_source_and_by_file(tiny_run, tmp_path):
     with pytest.raises(VidsslError) as e:
         api.embed(ck, tmp_path / "x.npz", split="val")
     assert "unknown split 'val'" in one_line(e.value)
+
+
+def test_a_damaged_embeddings_file_is_refused_in_one_line(tmp_path):
+    """Issue 14: np.load raised zipfile.BadZipFile (a traceback) for a flipped byte in a member."""
+    coll = Embeddings(np.arange(3000, dtype=np.float32).reshape(300, 10), [f"v{i}" for i in range(300)],
+                      {"c": np.zeros(300, np.int64)}, {"c": ["x"]}, {"format": "vidssl-embeddings-1"})
+    path = save_embeddings(coll, tmp_path / "e.npz")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0x04  # inside the features array
+    path.write_bytes(bytes(data))
+    with pytest.raises(VidsslError) as e:
+        load_embeddings(path)
+    assert "is not an embeddings file, or is damaged" in one_line(e.value)
+    path.write_bytes(bytes(data[: len(data) // 2]))
+    with pytest.raises(VidsslError):
+        load_embeddings(path)

@@ -135,3 +135,49 @@ def test_validation_finetune_scores_a_fold_of_train_and_leaves_results_alone(tin
     assert "finetune" not in json.loads(before)
     with pytest.raises(VidsslError, match="holdout must be test or val"):
         cfg(holdout="train").validate()
+
+
+def test_killed_or_stopped_finetuning_continues_to_the_same_weights(tiny_data, tmp_path, monkeypatch):
+    """Issue 14: the state is saved every checkpoint_every steps and on SIGTERM; a rerun continues from it."""
+    import os
+    import signal
+
+    from vidssl import checkpoint
+    from vidssl.stop import Stopped
+
+    train, test = open_dataset(tiny_data)
+    c = cfg(steps=5, checkpoint_every=2, clips_per_video=1)
+    ref = finetune(backbone(), train, test, tiny_data, AUG, c, "motion")
+    real, calls = ft.F.cross_entropy, []
+
+    def failing(after, action):
+        def loss(*a, **kw):
+            calls.append(1)
+            if len(calls) == after:
+                action()
+            return real(*a, **kw)
+        return loss
+
+    def die():
+        raise KeyboardInterrupt  # a kill: whatever was saved is all there is
+
+    state = tmp_path / "ft.pt"
+    monkeypatch.setattr(ft.F, "cross_entropy", failing(4, die))
+    with pytest.raises(KeyboardInterrupt):
+        finetune(backbone(), train, test, tiny_data, AUG, c, "motion", state_path=state, tag={"run": 1})
+    assert checkpoint.load(state)["step"] == 2
+    calls.clear()
+    monkeypatch.setattr(ft.F, "cross_entropy", failing(1, lambda: os.kill(os.getpid(), signal.SIGTERM)))
+    with pytest.raises(Stopped, match=f"at step 3 of 5; its state is in {state}"):
+        finetune(backbone(), train, test, tiny_data, AUG, c, "motion", state_path=state, tag={"run": 1})
+    assert checkpoint.load(state)["step"] == 3
+    monkeypatch.setattr(ft.F, "cross_entropy", real)
+    res = finetune(backbone(), train, test, tiny_data, AUG, c, "motion", state_path=state, tag={"run": 1})
+    assert res.final_loss == ref.final_loss and res.per_clip_acc == ref.per_clip_acc
+    for k, v in ref.model.state_dict().items():
+        assert torch.equal(v, res.model.state_dict()[k]), k
+    # a state of other settings (another checkpoint, here another tag) is not continued
+    calls.clear()
+    monkeypatch.setattr(ft.F, "cross_entropy", failing(99, die))
+    finetune(backbone(), train, test, tiny_data, AUG, c, "motion", state_path=state, tag={"run": 2})
+    assert len(calls) == 5

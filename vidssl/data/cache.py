@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,16 @@ def write_entry(path: Path, frames: np.ndarray) -> None:
         if old != path:
             with contextlib.suppress(OSError):
                 old.unlink()
+
+
+def _check_entry(frames: np.ndarray, path: Path, short_side: int | None) -> None:
+    """ValueError unless ``frames`` (a memory map of ``path``) is an entry as written: (T, H, W, 3) uint8 at
+    ``short_side``, filling the file exactly (a damaged header can describe another shape)."""
+    shape = frames.shape
+    if (frames.dtype != np.uint8 or len(shape) != 4 or shape[3] != 3 or 0 in shape
+            or (short_side and min(shape[1:3]) != short_side)
+            or (isinstance(frames, np.memmap) and frames.offset + frames.nbytes != path.stat().st_size)):
+        raise ValueError(f"not a frame-cache entry: {frames.dtype} {shape}")
 
 
 class CachedVideoDataset:
@@ -79,7 +90,11 @@ class CachedVideoDataset:
         path = self.entry(i)
         try:
             frames = np.load(path, mmap_mode="r")
-        except (FileNotFoundError, ValueError, OSError):  # absent, or not written by us
+            _check_entry(frames, path, self.short_side)
+        except (FileNotFoundError, ValueError, OSError) as e:  # absent, or damaged / not written by us
+            if not isinstance(e, FileNotFoundError):
+                warnings.warn(f"{path}: damaged frame-cache entry ({type(e).__name__}); decoding "
+                              f"{self.base.source(i)} again", stacklevel=2)
             frames = decode.read_all(self.base.source(i), self.short_side)
             write_entry(path, frames)
         return frames

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import os
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -23,7 +24,7 @@ from tqdm import tqdm
 
 from vidssl.data.decode import VideoError, file_key, is_video_file, probe
 from vidssl.errors import VidsslError
-from vidssl.io import atomic_write
+from vidssl.io import append_line, atomic_write
 
 USABLE = ("ok", "too_short")  # too_short clips are looped by clip sampling
 
@@ -88,15 +89,33 @@ def find_videos(root: str | Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if is_video_file(p) and p.is_file())
 
 
+def _check(fields: dict) -> str:
+    return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def record_line(rec: IndexRecord) -> str:
+    """One manifest line: the record's fields and a checksum of them (``check``)."""
+    fields = asdict(rec)
+    return json.dumps({**fields, "check": _check(fields)}) + "\n"
+
+
 def read_manifest(path: str | Path) -> list[IndexRecord]:
-    """Records of a manifest or partial file; a torn last line (killed writer) is skipped."""
-    out = []
-    with contextlib.suppress(FileNotFoundError), open(path) as f:
+    """Records of a manifest or partial file. A torn last line (killed writer) and damaged lines
+    (not JSON, or not matching their checksum) are skipped, so those files are probed again;
+    damaged lines in a manifest (written atomically, so never torn) are reported in one warning."""
+    out, damaged = [], 0
+    with contextlib.suppress(FileNotFoundError), open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             try:
-                out.append(IndexRecord(**json.loads(line)))
-            except (json.JSONDecodeError, TypeError):
-                continue
+                fields = json.loads(line)
+                check = fields.pop("check", None)  # manifests written before checksums have none
+                if check is not None and check != _check(fields):
+                    raise ValueError("checksum mismatch")
+                out.append(IndexRecord(**fields))
+            except (ValueError, TypeError, AttributeError):
+                damaged += 1
+    if damaged and not str(path).endswith(".partial"):  # a partial file's torn last line marks a kill, not damage
+        warnings.warn(f"{path}: {damaged} damaged line(s) skipped; those files are probed again", stacklevel=2)
     return out
 
 
@@ -149,21 +168,20 @@ def index_dataset(
         partial.unlink(missing_ok=True)
 
     records, probed = [], 0
-    with open(partial, "a") as log, tqdm(total=len(files), desc="index", unit="video", disable=not progress,
+    with open(partial, "ab", buffering=0) as log, tqdm(total=len(files), desc="index", unit="video", disable=not progress,
                                           mininterval=1.0) as bar:
         for f in files:
             path = str(Path(f).resolve())
             rec = known.get(path)
             if rec is None or not _unchanged(rec):
                 rec = probe_record(path, min_frames)
-                log.write(json.dumps(asdict(rec)) + "\n")
-                log.flush()  # a killed index keeps every record written so far
+                append_line(log, record_line(rec), partial)  # a killed index keeps every record written so far
                 probed += 1
             records.append(_with_length_check(rec, min_frames))
             bar.update()
 
     with atomic_write(out_path, "w") as f:
-        f.writelines(json.dumps(asdict(r)) + "\n" for r in records)
+        f.writelines(record_line(r) for r in records)
     report = IndexReport(out_path, out_path.with_name(out_path.name + ".problems.tsv"), records, probed)
     with atomic_write(report.problems, "w") as f:
         f.write("path\tstatus\treason\n")

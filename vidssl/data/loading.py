@@ -7,6 +7,7 @@ batches an uninterrupted one would, with any number of DataLoader workers.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -79,20 +80,42 @@ class StepBatchSampler(Sampler):
 
 
 class ViewDataset(Dataset):
-    """Maps ``(index, step, slot)`` to the augmented views of that video."""
+    """Maps ``(index, step, slot)`` to the augmented views of that video.
+
+    A video that can no longer be read (damaged, truncated, replaced or deleted since it
+    was indexed) is reported once, with the reason, and the next readable video takes its
+    place, with the same random draws: the run goes on.
+    """
 
     def __init__(self, dataset, aug, data, num_views: int, seed: int) -> None:
         self.ds, self.aug, self.data, self.num_views, self.seed = dataset, aug, data, num_views, seed
+        self.unreadable: set[int] = set()  # in this process
 
     def __len__(self) -> int:
         return len(self.ds)
 
     def __getitem__(self, key: tuple[int, int, int]) -> torch.Tensor:
+        return self.item(key)[1]
+
+    def item(self, key: tuple[int, int, int]) -> tuple[int, torch.Tensor]:
+        """(the video used: ``index`` or the readable one that replaced it, its views)."""
+        from vidssl.data.decode import VideoError
+
         i, step, slot = key
-        return make_views(
-            self.ds, i, aug=self.aug, clip_frames=self.data.clip_frames, stride=self.data.stride,
-            crop_size=self.data.crop_size, num_views=self.num_views, rng=step_rng(self.seed, step, slot),
-        )
+        n = len(self.ds)
+        for j in ((i + k) % n for k in range(n)):
+            if j in self.unreadable:
+                continue
+            try:
+                return j, make_views(
+                    self.ds, j, aug=self.aug, clip_frames=self.data.clip_frames, stride=self.data.stride,
+                    crop_size=self.data.crop_size, num_views=self.num_views, rng=step_rng(self.seed, step, slot),
+                )
+            except VideoError as e:
+                self.unreadable.add(j)
+                warnings.warn(f"skipped an unreadable video, {e}", stacklevel=2)
+        raise VidsslError(f"none of the {n} videos of {self.ds.name} can be read any more; "
+                          "check the files (vidssl index) and run again")
 
 
 def train_loader(dataset, cfg, start_step: int, rank: int = 0, world: int = 1, stop: int | None = None) -> DataLoader:

@@ -31,4 +31,5 @@ class LabelledViews(Dataset):
         return len(self.views)
 
     def __getitem__(self, key: tuple[int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.views[key][0], self.labels[key[0]]
+        used, views = self.views.item(key)  # an unreadable video is replaced by a readable one: its label
+        return views[0], self.labels[used]

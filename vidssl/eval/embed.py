@@ -24,6 +24,7 @@ Files are written atomically (a reader never sees half a file).
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -135,25 +136,37 @@ def load_embeddings(path: str | Path) -> Embeddings:
     path = Path(path)
     if not path.is_file():
         raise VidsslError(f"embeddings file {path} does not exist; write one with vidssl embed")
+    damaged = f"{path} is not an embeddings file, or is damaged"
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with np.load(path, allow_pickle=False) as z:  # reading a member checks its CRC
             data = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as e:
-        raise VidsslError(f"{path} is not an embeddings file ({type(e).__name__}); write one with vidssl embed") from e
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise VidsslError(f"{damaged} ({type(e).__name__}); write it again with vidssl embed") from e
     missing = [k for k in ("features", "sources", "meta") if k not in data]
     if missing:
         raise VidsslError(f"{path} is not a vidssl embeddings file (no {', '.join(missing)} array)")
-    meta = json.loads(str(data["meta"]))
-    if meta.get("format") != FORMAT:
-        raise VidsslError(f"{path} has format {meta.get('format')!r}; this vidssl reads {FORMAT}")
+    try:
+        meta = json.loads(str(data["meta"]))
+    except ValueError as e:
+        raise VidsslError(f"{damaged} (its meta is not JSON); write it again with vidssl embed") from e
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else None
+        raise VidsslError(f"{path} has format {got!r}; this vidssl reads {FORMAT}")
     sets = meta.get("label_sets", [])
-    return Embeddings(
-        features=data["features"].astype(np.float32),
-        sources=[str(s) for s in data["sources"]],
-        labels={k: data[f"labels_{k}"].astype(np.int64) for k in sets},
-        class_names={k: [str(c) for c in data[f"class_names_{k}"]] for k in sets},
-        meta=meta,
-    )
+    try:
+        out = Embeddings(
+            features=data["features"].astype(np.float32),
+            sources=[str(s) for s in data["sources"]],
+            labels={k: data[f"labels_{k}"].astype(np.int64) for k in sets},
+            class_names={k: [str(c) for c in data[f"class_names_{k}"]] for k in sets},
+            meta=meta,
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise VidsslError(f"{damaged} ({type(e).__name__}: {e}); write it again with vidssl embed") from e
+    n = len(out.sources)
+    if out.features.ndim != 2 or len(out.features) != n or any(len(y) != n for y in out.labels.values()):
+        raise VidsslError(f"{damaged} (its arrays disagree on the number of videos); write it again with vidssl embed")
+    return out
 
 
 def nearest(collection: Embeddings, query_feature: np.ndarray, k: int = 5, *, label_set: str | None = None,

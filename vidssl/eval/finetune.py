@@ -19,7 +19,9 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,11 +30,12 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from vidssl import runtime
-from vidssl.config import FinetuneConfig
+from vidssl import checkpoint, runtime
+from vidssl.config import FinetuneConfig, to_dict
 from vidssl.data.loading import EvalClips, StepBatchSampler, ViewDataset
 from vidssl.errors import VidsslError
 from vidssl.eval.classifier import Classifier, LabelledViews
+from vidssl.stop import Stopped, sigterm_requests_stop
 
 
 @dataclass
@@ -106,7 +109,7 @@ def predict_clips(model: nn.Module, test, data_cfg, clips_per_video: int, batch_
 
 
 def finetune(backbone: nn.Module, train, test, data_cfg, aug_cfg, ft_cfg: FinetuneConfig,
-             label_set: str) -> FinetuneResult:
+             label_set: str, *, state_path: str | Path | None = None, tag: dict | None = None) -> FinetuneResult:
     """Fine-tune a copy of ``backbone`` with a new linear head on ``train.labels[label_set]``.
 
     The caller's backbone is not modified; the fine-tuned network is ``result.model`` (on
@@ -115,6 +118,11 @@ def finetune(backbone: nn.Module, train, test, data_cfg, aug_cfg, ft_cfg: Finetu
     (:class:`vidssl.data.loading.StepBatchSampler`, one view per clip), so SSL-init and
     random-init (= supervised from scratch) runs see exactly the same clips. Videos
     labelled -1 are drawn but do not count in the loss or the accuracies.
+
+    With ``state_path`` the weights, optimiser state and step are saved there (atomically)
+    every ``ft_cfg.checkpoint_every`` steps, at the end and on SIGTERM, and a run that finds
+    a state of the same settings (``ft_cfg`` and ``tag``, e.g. the pretrained checkpoint's
+    fingerprint) continues from it: to the same weights as an uninterrupted run.
     """
     ft_cfg.validate()
     device = runtime.resolve_device(ft_cfg.device)
@@ -124,30 +132,49 @@ def finetune(backbone: nn.Module, train, test, data_cfg, aug_cfg, ft_cfg: Finetu
     torch.manual_seed(ft_cfg.seed)  # the head's initial weights
     model = Classifier(copy.deepcopy(backbone), n_classes).to(device)
     opt = make_optimizer(model, ft_cfg)
+    same = {"config": {k: v for k, v in to_dict(ft_cfg).items() if k not in ("progress", "checkpoint_every", "device", "threads")},
+            "label_set": label_set, "classes": n_classes, **(tag or {})}
+    start, loss_val, before = _resume(state_path, same, model, opt) if state_path else (0, float("nan"), 0.0)
+
+    def save(at: int) -> None:
+        if state_path is not None:
+            checkpoint.save(state_path, step=at, model=model.state_dict(), optimizer=opt.state_dict(), same=same,
+                            loss=loss_val, seconds=before + time.perf_counter() - t0)
+
     views = LabelledViews(ViewDataset(train, aug_cfg, data_cfg, 1, ft_cfg.seed), y_tr)
-    sampler = StepBatchSampler(len(train), ft_cfg.batch_size, ft_cfg.seed, 0, ft_cfg.steps)
+    sampler = StepBatchSampler(len(train), ft_cfg.batch_size, ft_cfg.seed, start, ft_cfg.steps)
     loader = DataLoader(views, batch_sampler=sampler, num_workers=data_cfg.num_workers,
                         pin_memory=device.type == "cuda")
     model.train()
-    loss_val = float("nan")
-    bar = tqdm(total=ft_cfg.steps, desc="fine-tune", disable=not ft_cfg.progress, mininterval=1.0, leave=False)
-    for step, (x, y) in enumerate(loader):  # x: B x 3 x T x S x S, y: B
-        lr = cosine_lr(step, ft_cfg)
-        for g in opt.param_groups:
-            g["lr"] = lr * g["lr_scale"]
-        if (y >= 0).sum() == 0:
+    bar = tqdm(total=ft_cfg.steps, initial=start, desc="fine-tune", disable=not ft_cfg.progress, mininterval=1.0,
+               leave=False)
+    with sigterm_requests_stop() as asked_to_stop:
+        for step, (x, y) in enumerate(loader, start):  # x: B x 3 x T x S x S, y: B
+            lr = cosine_lr(step, ft_cfg)
+            for g in opt.param_groups:
+                g["lr"] = lr * g["lr_scale"]
+            if (y >= 0).sum() > 0:  # else a batch of unlabelled videos only
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                loss = F.cross_entropy(model(x), y, ignore_index=-1)
+                if not torch.isfinite(loss):
+                    bar.close()
+                    raise VidsslError(f"fine-tune loss became {loss.item()} at step {step}; lower the fine-tune lr")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                loss_val = loss.item()
             bar.update(1)
-            continue  # a batch of unlabelled videos only
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        loss = F.cross_entropy(model(x), y, ignore_index=-1)
-        if not torch.isfinite(loss):
-            bar.close()
-            raise VidsslError(f"fine-tune loss became {loss.item()} at step {step}; lower the fine-tune lr")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        loss_val = loss.item()
-        bar.update(1)
+            done = step + 1
+            if done % ft_cfg.checkpoint_every == 0 or done == ft_cfg.steps:
+                save(done)
+            if asked_to_stop() and done < ft_cfg.steps:
+                bar.close()
+                if state_path is None:
+                    raise Stopped(f"fine-tuning stopped by SIGTERM at step {done}; nothing was saved")
+                if done % ft_cfg.checkpoint_every:
+                    save(done)
+                raise Stopped(f"fine-tuning stopped by SIGTERM at step {done} of {ft_cfg.steps}; its state is in "
+                              f"{state_path}; run the same command again to continue")
     bar.close()
 
     probs = predict_clips(model, test, data_cfg, ft_cfg.clips_per_video, ft_cfg.batch_size, ft_cfg.progress)
@@ -159,6 +186,25 @@ def finetune(backbone: nn.Module, train, test, data_cfg, aug_cfg, ft_cfg: Finetu
     return FinetuneResult(
         per_clip_acc=float(clip_hit.float().mean()),
         per_video_acc=float((video_pred == y)[labelled].float().mean()),
-        steps=ft_cfg.steps, seconds=time.perf_counter() - t0, predictions=video_pred.tolist(),
+        steps=ft_cfg.steps, seconds=before + time.perf_counter() - t0, predictions=video_pred.tolist(),
         label_set=label_set, clips_per_video=ft_cfg.clips_per_video, final_loss=loss_val, model=model.eval(),
     )
+
+
+def _resume(path: str | Path, same: dict, model: nn.Module, opt) -> tuple[int, float, float]:
+    """(step, last loss, seconds so far) of a saved fine-tuning state of the same settings, loaded into
+    ``model`` and ``opt``; (0, nan, 0) when there is none. A damaged or foreign state is set aside
+    with a one-line warning (fine-tuning then starts over)."""
+    path = Path(path)
+    if not path.exists():
+        return 0, float("nan"), 0.0
+    try:
+        st = checkpoint.load(path)
+    except VidsslError as e:
+        warnings.warn(f"{e}; fine-tuning starts over", stacklevel=3)
+        return 0, float("nan"), 0.0
+    if st.get("same") != same:
+        return 0, float("nan"), 0.0  # another run's state (other settings or checkpoint): overwritten
+    model.load_state_dict(st["model"])
+    opt.load_state_dict(st["optimizer"])
+    return int(st["step"]), float(st["loss"]), float(st["seconds"])
