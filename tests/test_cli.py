@@ -91,3 +91,19 @@ def test_preset_sets_defaults_and_flags_still_win():
     assert (cfg.model.input, cfg.data.stride, cfg.time_budget) == ("rgb", 2, "30m")
     plain = _pretrain_config(parse(["pretrain"]))
     assert (plain.model.input, plain.data.stride, plain.time_budget) == ("rgb", 1, None)
+
+
+def test_demo_runs_its_own_budget_and_says_so_in_help(capsys):
+    """The demo's steps and batch (chosen on validation data, bench/bench_demo.py) differ from pretrain's."""
+    from vidssl.cli import _pretrain_config, parse
+    from vidssl.config import DEMO_DEFAULTS, DemoConfig, PretrainConfig
+
+    demo, plain = _pretrain_config(parse(["demo"])), _pretrain_config(parse(["pretrain"]))
+    assert (demo.steps, demo.batch_size) == (DEMO_DEFAULTS["steps"], DEMO_DEFAULTS["batch_size"]) == (200, 32)
+    assert (plain.steps, plain.batch_size) == (PretrainConfig().steps, PretrainConfig().batch_size) == (350, 64)
+    assert (DemoConfig().pretrain.steps, DemoConfig().pretrain.batch_size) == (200, 32)  # the Python API agrees
+    assert _pretrain_config(parse(["demo", "--steps", "50"])).steps == 50
+    with pytest.raises(SystemExit):
+        parse(["demo", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "optimiser steps (the training budget) (default: 200)" in help_text
