@@ -108,10 +108,10 @@ def test_validation_finetune_scores_a_fold_of_train_and_leaves_results_alone(tin
     seen = []
     real = ft.finetune
 
-    def spy(backbone, train, test, data_cfg, aug_cfg, ft_cfg, label_set):
+    def spy(backbone, train, test, data_cfg, aug_cfg, ft_cfg, label_set, **kw):
         seen.append(([train.source(i) for i in range(len(train))], [test.source(i) for i in range(len(test))],
                      (ft_cfg.lr, ft_cfg.backbone_lr_ratio)))
-        return real(backbone, train, test, data_cfg, aug_cfg, ft_cfg, label_set)
+        return real(backbone, train, test, data_cfg, aug_cfg, ft_cfg, label_set, **kw)
 
     monkeypatch.setattr(ft, "finetune", spy)
     results = json.loads((tiny_run / "results.json").read_text())
@@ -132,6 +132,7 @@ def test_validation_finetune_scores_a_fold_of_train_and_leaves_results_alone(tin
         assert not set(va) & {full_test.source(i) for i in range(len(full_test))}
     assert "fold 1 of 5-fold" in entry["holdout_rule"] and set(entry["results"]) == {"ssl", "random_init"}
     assert (tiny_run / "results.json").read_text() == before
+    assert not list((tiny_run / "checkpoints").glob("finetune-*.pt"))  # no fine-tuning state is left behind
     assert "finetune" not in json.loads(before)
     with pytest.raises(VidsslError, match="holdout must be test or val"):
         cfg(holdout="train").validate()
