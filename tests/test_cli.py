@@ -99,9 +99,9 @@ def test_demo_runs_its_own_budget_and_says_so_in_help(capsys):
     from vidssl.config import DEMO_DEFAULTS, DemoConfig, PretrainConfig
 
     demo, plain = _pretrain_config(parse(["demo"])), _pretrain_config(parse(["pretrain"]))
-    assert (demo.steps, demo.batch_size) == (DEMO_DEFAULTS["steps"], DEMO_DEFAULTS["batch_size"]) == (200, 32)
-    assert (plain.steps, plain.batch_size) == (PretrainConfig().steps, PretrainConfig().batch_size) == (350, 64)
-    assert (DemoConfig().pretrain.steps, DemoConfig().pretrain.batch_size) == (200, 32)  # the Python API agrees
+    assert (demo.steps, demo.batch_size) == (DEMO_DEFAULTS["steps"], DEMO_DEFAULTS["batch_size"]) == (200, 64)
+    assert plain.steps == PretrainConfig().steps == 350
+    assert (DemoConfig().pretrain.steps, DemoConfig().pretrain.batch_size) == (200, 64)  # the Python API agrees
     assert _pretrain_config(parse(["demo", "--steps", "50"])).steps == 50
     with pytest.raises(SystemExit):
         parse(["demo", "--help"])

@@ -213,7 +213,7 @@ class FinetuneConfig:
 
 # The demo's pretraining budget, where it differs from PretrainConfig's defaults (chosen on
 # validation data, the built-in data drawn with generator seed 1: bench/bench_demo.py --choose).
-DEMO_DEFAULTS: dict[str, Any] = {"steps": 200, "batch_size": 32}
+DEMO_DEFAULTS: dict[str, Any] = {"steps": 200, "batch_size": 64}
 
 
 @dataclass
