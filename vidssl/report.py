@@ -391,8 +391,8 @@ def render_compare_html(report: dict[str, Any], runs: list[dict[str, Any]], colu
     rows = []
     for r in summary:
         cells = "".join(f"<td>{r[c]['mean']:.1f} ± {r[c]['std']:.1f}</td>" if c in r else "<td>-</td>" for c in cols)
-        cls = ' class="best"' if r["backbone"] == "ssl" else ""
-        rows.append(f"<tr><td class=\"l\">{_e(r['method'])}</td><td class=\"l\"{cls}>"
+        cls = "l best" if r["backbone"] == "ssl" else "l"
+        rows.append(f"<tr><td class=\"l\">{_e(r['method'])}</td><td class=\"{cls}\">"
                     f"{_e(_BACKBONES.get(r['backbone'], r['backbone']))}</td><td>{r['seeds']}</td>{cells}</tr>")
     body.append("<table>" + head + "\n".join(rows) + "</table>")
     if gains:
