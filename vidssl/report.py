@@ -1,8 +1,8 @@
 """One self-contained HTML page about a run: what was trained, how well, and what it learned.
 
 :func:`build_report` reads ``run_dir/results.json`` and writes ``run_dir/report.html``
-(pictures embedded as base64 PNG data URIs, CSS inline, no external resource) and the
-pictures themselves under ``run_dir/report_files/``.
+(pictures embedded as base64 data URIs: PNG, and the retrieval grid as an animated WebP;
+CSS inline, no external resource) and the pictures themselves under ``run_dir/report_files/``.
 
 Every number in the HTML text is read from ``results.json`` and formatted the way
 ``vidssl.api.format_table`` prints it (percent, one decimal); the differences to the
@@ -142,11 +142,12 @@ def make_pictures(run_dir: Path, results: dict[str, Any], progress: bool = False
             raise VidsslError(f"the train split has {len(train)} videos, fewer than the {k} neighbours shown")
         sim = _unit(f_te[firsts]) @ _unit(f_tr).T  # cosine, as the retrieval protocol
         order = np.argsort(-sim, axis=1, kind="stable")[:, :k]
-        return P.retrieval_grid(test, firsts, train, order, out / "retrieval.png", label_set=label,
-                                cosines=np.take_along_axis(sim, order, 1))
+        return P.retrieval_grid(test, firsts, train, order, out / "retrieval.webp", label_set=label,
+                                cosines=np.take_along_axis(sim, order, 1), frames_per_video=8)
 
-    attempt("Nearest neighbours", f"One test video per {label} class (left, middle frames) and its {k} most "
-            "cosine-similar train videos under the self-supervised features; green: same class, red: another class.",
+    attempt("Nearest neighbours", f"One test video per {label} class (left, playing 8 frames of its middle half) "
+            f"and its {k} most cosine-similar train videos under the self-supervised features; green: same class, "
+            "red: another class.",
             grid)
     for n, bb in backbones.items():
         attempt(f"First-layer kernels, {NAMES[n]}", "The stem's 3D convolution kernels as RGB, each min-max "
@@ -291,8 +292,11 @@ def _protocol_table(results: dict[str, Any]) -> str:
     return "<table>" + "\n".join(rows) + "</table>"
 
 
+_MIME = {".png": "image/png", ".webp": "image/webp"}
+
+
 def _img(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+    return f"data:{_MIME[path.suffix.lower()]};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
 def _cards(results: dict[str, Any]) -> str:

@@ -1,3 +1,4 @@
+import itertools
 import json
 
 import numpy as np
@@ -56,6 +57,31 @@ def test_retrieval_grid_outlines_same_class_green_and_others_red(tiny_data, tmp_
     assert P.middle_frames(test, 0, 3).shape == (20, 3 * 20 + 2, 3)
     with pytest.raises(VidsslError):
         P.retrieval_grid(test, [], train, np.zeros((0, 2), int), tmp_path / "x.png", label_set="motion")
+
+
+def test_animated_retrieval_grid_plays_each_cells_frames_with_the_same_outlines(tiny_data, tmp_path):
+    train, test = open_dataset(tiny_data)
+    y_tr, y_te = train.labels["motion"], test.labels["motion"]
+    q = [0, 2]
+    same = [int(np.flatnonzero(y_tr == y_te[i])[0]) for i in q]
+    other = [int(np.flatnonzero(y_tr != y_te[i])[0]) for i in q]
+    path = P.retrieval_grid(test, q, train, np.array([same, other]).T, tmp_path / "r.webp", label_set="motion",
+                            cosines=np.full((2, 2), 0.5), frames_per_video=4, ms_per_frame=150)
+    with Image.open(path) as im:
+        assert im.format == "WEBP" and im.is_animated and im.n_frames == 4 and im.info["loop"] == 0
+        pages = []
+        for t in range(im.n_frames):
+            im.seek(t)
+            pages.append(np.asarray(im.convert("RGB")))
+            assert im.info["duration"] == 150  # known once the frame is loaded
+    for px in pages:  # lossless: the outlines keep their exact colours on every frame
+        green, red = (px == [26, 150, 65]).all(-1).sum(), (px == [215, 25, 28]).all(-1).sum()
+        assert green > 200 and red > 200 and abs(green - red) < 0.2 * green
+    moving = [np.abs(a.astype(int) - b).sum() for a, b in itertools.pairwise(pages)]
+    assert all(m > 0 for m in moving)  # the clips move (8-frame synthetic videos, 4 distinct frames each)
+    assert (pages[0] == pages[-1]).mean() > 0.5  # only the thumbnails change, not the labels and outlines
+    with pytest.raises(VidsslError, match=r"\.png \(still\) or a \.webp \(animated\)"):
+        P.retrieval_grid(test, q, train, np.array([same]).T, tmp_path / "r.gif", label_set="motion")
 
 
 def test_kernel_grid_draws_the_stem_and_refuses_other_modules(tmp_path):

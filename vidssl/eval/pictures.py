@@ -1,7 +1,8 @@
 """Pictures of a run: t-SNE map, retrieval grid, first-layer kernels, training curves, confusion matrix.
 
 Every function draws with Matplotlib's object API on the Agg canvas (no pyplot, no
-global backend switch), writes one PNG atomically and returns its path.
+global backend switch), writes one PNG atomically and returns its path (the retrieval
+grid can also be an animated WebP).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from PIL import Image
 from torch import nn
 
 from vidssl.errors import VidsslError
@@ -80,11 +82,15 @@ def tsne_map(features: np.ndarray, labels: np.ndarray, class_names: Sequence[str
     return save_figure(fig, path)
 
 
+def _middle_indices(num_frames: int, count: int) -> np.ndarray:
+    """Up to ``count`` distinct frame indices evenly spaced over the middle half of a video."""
+    n = num_frames
+    return np.unique(np.linspace(n / 4, max(n / 4, 3 * n / 4 - 1), count).round().astype(int).clip(0, n - 1))
+
+
 def middle_frames(dataset, i: int, count: int = 3) -> np.ndarray:
     """``count`` frames evenly spaced over the middle half of video ``i``, side by side: (H, count*W + gaps, 3)."""
-    n = dataset.num_frames(i)
-    idx = np.unique(np.linspace(n / 4, max(n / 4, 3 * n / 4 - 1), count).round().astype(int).clip(0, n - 1))
-    frames = dataset.read_frames(i, idx)  # F x H x W x 3 uint8
+    frames = dataset.read_frames(i, _middle_indices(dataset.num_frames(i), count))  # F x H x W x 3 uint8
     gap = np.full((frames.shape[1], 1, 3), 255, np.uint8)
     parts = []
     for f in frames:
@@ -93,25 +99,43 @@ def middle_frames(dataset, i: int, count: int = 3) -> np.ndarray:
 
 
 def retrieval_grid(queries, query_ids: Sequence[int], gallery, neighbour_ids: np.ndarray, path: str | Path, *,
-                   label_set: str, cosines: np.ndarray | None = None, frames_per_video: int = 3) -> Path:
-    """One row per query: its middle frames, then its k nearest gallery videos' middle frames.
+                   label_set: str, cosines: np.ndarray | None = None, frames_per_video: int = 3,
+                   ms_per_frame: int = 200) -> Path:
+    """One row per query: the query video, then its k nearest gallery videos, best first.
 
-    ``neighbour_ids``: (Q, k) gallery indices, best first. A neighbour of the query's
-    class is outlined green, any other red.
+    ``neighbour_ids``: (Q, k) gallery indices. A neighbour of the query's class is
+    outlined green, any other red. The format follows ``path``'s suffix: ``.png`` shows
+    ``frames_per_video`` frames of each video's middle half side by side; ``.webp`` is
+    an animation in which every cell plays ``frames_per_video`` frames of its video's
+    middle half, ``ms_per_frame`` each, so a reader sees the motion the features encode.
     """
     nb = np.asarray(neighbour_ids)
     if nb.ndim != 2 or len(nb) != len(query_ids) or len(query_ids) == 0:
         raise VidsslError(f"retrieval grid needs (Q, k) neighbour indices for Q >= 1 queries, got {nb.shape}")
+    animated = Path(path).suffix.lower() == ".webp"
+    if not animated and Path(path).suffix.lower() != ".png":
+        raise VidsslError(f"cannot write {path}: a retrieval grid is a .png (still) or a .webp (animated)")
     q_lab = queries.labels[label_set]
     names = gallery.class_names[label_set]
     rows, k = len(query_ids), nb.shape[1]
-    fig = _figure(0.4 + 1.5 * (k + 1), 0.35 + 0.78 * rows)
+    cells = [[(queries, int(qi), None)] + [(gallery, int(g), c) for c, g in enumerate(nb[r])]
+             for r, qi in enumerate(query_ids)]
+    if animated:  # (F, H, W, 3) per cell, each cell padded to F frames by holding its last one
+        clips = [[ds.read_frames(i, _middle_indices(ds.num_frames(i), frames_per_video)) for ds, i, _ in row]
+                 for row in cells]
+        steps = max(len(c) for row in clips for c in row)
+        first = [[c[0] for c in row] for row in clips]
+        cell_w = 1.0 + 0.2 * (clips[0][0].shape[2] / clips[0][0].shape[1] - 1)
+    else:
+        first = [[middle_frames(ds, i, frames_per_video) for ds, i, _ in row] for row in cells]
+        cell_w = 1.5
+    fig = _figure(0.4 + cell_w * (k + 1), 0.35 + 0.78 * rows)
     axes = fig.subplots(rows, k + 1, squeeze=False)
+    shown = []
     for r, qi in enumerate(query_ids):
-        cells = [(queries, qi, None)] + [(gallery, int(g), c) for c, g in enumerate(nb[r])]
-        for c, (ds, i, col) in enumerate(cells):
+        for c, (ds, i, col) in enumerate(cells[r]):
             ax = axes[r, c]
-            ax.imshow(middle_frames(ds, i, frames_per_video), interpolation="nearest")
+            shown.append(ax.imshow(first[r][c], interpolation="nearest"))
             ax.set_xticks([])
             ax.set_yticks([])
             y = int(ds.labels[label_set][i])
@@ -130,7 +154,27 @@ def retrieval_grid(queries, query_ids: Sequence[int], gallery, neighbour_ids: np
             if r == 0:
                 ax.set_title("query" if col is None else f"#{col + 1}", fontsize=8)
     fig.subplots_adjust(left=0.03, right=0.99, top=1 - 0.25 / fig.get_figheight(), bottom=0.02, wspace=0.06, hspace=0.4)
-    return save_figure(fig, path)
+    if not animated:
+        return save_figure(fig, path)
+    flat = [c for row in clips for c in row]
+    pages = []
+    for t in range(steps):
+        for im, c in zip(shown, flat):
+            im.set_data(c[min(t, len(c) - 1)])
+        fig.canvas.draw()
+        pages.append(Image.fromarray(np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()))
+    return save_animation(pages, path, ms_per_frame)
+
+
+def save_animation(pages: list[Image.Image], path: str | Path, ms_per_frame: int) -> Path:
+    """Write ``pages`` as a looping animated WebP (lossless: outlines keep their exact colours), atomically."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise VidsslError(f"cannot write {path}: folder {path.parent} does not exist")
+    with atomic_write(path) as f:
+        pages[0].save(f, format="WEBP", save_all=True, append_images=pages[1:], duration=ms_per_frame, loop=0,
+                      lossless=True, method=4)
+    return path
 
 
 def kernel_grid(backbone: nn.Module, path: str | Path, *, title: str = "first-layer 3D kernels") -> Path:
