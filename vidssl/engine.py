@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from vidssl import checkpoint
 from vidssl.config import PretrainConfig, parse_duration, to_dict
+from vidssl.data.cache import fill_cache
 from vidssl.data.loading import open_dataset, train_loader
 from vidssl.errors import VidsslError
 from vidssl.io import atomic_write, ensure_writable_dir, write_json
@@ -171,12 +172,7 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
         step, elapsed = ck["step"], ck["elapsed_s"]
     budget = parse_duration(cfg.time_budget) if cfg.time_budget is not None and step == 0 else None
     if budget is not None and hasattr(train, "is_cached"):  # the budget times training, not first decoding:
-        todo = [i for i in range(len(train)) if not train.is_cached(i)]  # fill the frame cache before the clock runs
-        for i in tqdm(todo, desc="frame cache", unit="video", disable=not (cfg.progress and main), mininterval=1.0):
-            try:
-                train.load(i)
-            except (VidsslError, OSError, ValueError, RuntimeError):
-                pass  # an unreadable video: the loader reports and skips it, as without a budget
+        fill_cache(train, progress=cfg.progress and main, skip_unreadable=True)  # fill it before the clock runs
     # a budget is resolved after `calib` steps, timed from step `skip` on (the first steps carry one-off
     # costs); within the warm-up the learning rate does not depend on the total step count yet
     calib = max(2, min(20, cfg.warmup_steps))

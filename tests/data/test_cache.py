@@ -182,3 +182,18 @@ def test_two_processes_at_two_short_sides_share_one_cache(folder, tmp_path):
         assert p.returncode == 0 and out.strip() == "done", err[-2000:]
     for side in (16, 24):
         assert all(CachedVideoDataset(folder, tmp_path / "c", side).is_cached(i) for i in range(len(folder)))
+
+
+def test_fill_cache_lists_unreadable_videos_or_raises_naming_the_file(folder, tmp_path):
+    cached = CachedVideoDataset(folder, tmp_path / "c", short_side=16)
+    cached.load(3)  # already cached: not decoded again
+    stamp = cached.entry(3).stat().st_mtime_ns
+    broken = folder.source(1)
+    with open(broken, "r+b") as f:  # damaged after indexing: every byte after the header is gone
+        f.truncate(64)
+    with pytest.raises(Exception, match=r"2\.avi"):  # sorted: a/0 a/2 b/1 b/3
+        cache_mod.fill_cache(cached, progress=False)
+    assert cache_mod.fill_cache(cached, progress=False, skip_unreadable=True) == [1]
+    assert [cached.is_cached(i) for i in range(4)] == [True, False, True, True]
+    assert cached.entry(3).stat().st_mtime_ns == stamp
+    assert cache_mod.fill_cache(cached, progress=False, skip_unreadable=True) == [1]  # listed again, not cached

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from video_helpers import barcode_frames, read_barcode, ucf9, write_video
+from video_helpers import barcode_frames, copy_layout, read_barcode, ucf9, write_video
 
 from vidssl.config import AugConfig, DataConfig
 from vidssl.data.cache import CachedVideoDataset
@@ -21,15 +21,8 @@ def clip(tmp_path_factory):
     return write_video(tmp_path_factory.mktemp("clip") / "c.avi", barcode_frames(12))
 
 
-def _folder(root, clip, names):
-    for name in names:
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(clip, root / name)
-    return root
-
-
 def test_damaged_manifest_lines_are_probed_again_with_one_warning(tmp_path, clip):
-    root = _folder(tmp_path / "v", clip, ["a/1.avi", "a/2.avi", "b/3.avi"])
+    root = copy_layout(tmp_path / "v", clip, ["a/1.avi", "a/2.avi", "b/3.avi"])
     m = tmp_path / "m.jsonl"
     index_dataset(root, m, progress=False)
     lines = m.read_text().splitlines(keepends=True)
@@ -42,7 +35,7 @@ def test_damaged_manifest_lines_are_probed_again_with_one_warning(tmp_path, clip
 
 
 def test_a_cache_entry_whose_header_lies_is_rebuilt_with_a_warning(tmp_path, clip):
-    ds = VideoFolder(_folder(tmp_path / "v", clip, ["a/1.avi"]), short_side=16)
+    ds = VideoFolder(copy_layout(tmp_path / "v", clip, ["a/1.avi"]), short_side=16)
     cached = CachedVideoDataset(ds, tmp_path / "c", 16)
     good = np.array(cached.load(0))
     entry = cached.entry(0)
@@ -54,7 +47,7 @@ def test_a_cache_entry_whose_header_lies_is_rebuilt_with_a_warning(tmp_path, cli
 
 
 def test_a_video_that_becomes_unreadable_is_skipped_once_and_its_label_follows(tmp_path, clip):
-    root = _folder(tmp_path / "v", clip, ["a/1.avi", "b/2.avi", "c/3.avi"])
+    root = copy_layout(tmp_path / "v", clip, ["a/1.avi", "b/2.avi", "c/3.avi"])
     ds = VideoFolder(root)
     views = ViewDataset(ds, AugConfig(temporal_shift=0), DataConfig(clip_frames=4, crop_size=16), 1, seed=0)
     (root / "a/1.avi").write_bytes(b"")  # truncated to nothing while the run goes on
@@ -72,7 +65,7 @@ def test_a_video_that_becomes_unreadable_is_skipped_once_and_its_label_follows(t
 
 
 def test_paths_with_spaces_and_non_ascii_characters(tmp_path, clip):
-    root = _folder(tmp_path / "dossier ü", clip, [f"cl asse é/v_x_g0{g}_c01 ñ.avi" for g in range(1, 5)])
+    root = copy_layout(tmp_path / "dossier ü", clip, [f"cl asse é/v_x_g0{g}_c01 ñ.avi" for g in range(1, 5)])
     data = DataConfig(dataset="folder", root=str(root), cache_dir=str(tmp_path / "cache ß"), cache_short_side=16,
                       crop_size=16, clip_frames=4)
     train, test = open_video_dataset(data, progress=False)
@@ -115,7 +108,7 @@ def test_a_full_disk_during_indexing_names_the_file_and_keeps_the_manifest(tmp_p
 
     from vidssl.errors import VidsslError
 
-    root = _folder(tmp_path / "v", clip, ["a/1.avi", "a/2.avi"])
+    root = copy_layout(tmp_path / "v", clip, ["a/1.avi", "a/2.avi"])
     m = tmp_path / "m.jsonl"
     index_dataset(root, m, progress=False)
     good = m.read_bytes()

@@ -1,12 +1,11 @@
 import csv
 import json
 import os
-import shutil
 import warnings
 
 import numpy as np
 import pytest
-from video_helpers import barcode_frames, read_barcode, ucf9, write_audio_only, write_video
+from video_helpers import barcode_frames, copy_layout, read_barcode, ucf9, write_audio_only, write_video
 
 from vidssl.config import DataConfig
 from vidssl.data import index as index_mod
@@ -22,15 +21,8 @@ def tiny(tmp_path_factory):
     return write_video(tmp_path_factory.mktemp("tiny") / "t.avi", barcode_frames(12))
 
 
-def _layout(root, tiny, files):
-    for rel in files:
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(tiny, root / rel)
-    return root
-
-
 def test_video_folder_labelled_and_flat(tmp_path, tiny):
-    root = _layout(tmp_path / "lab", tiny, ["run/a.avi", "run/b.MP4", "jump/x/c.mkv", "loose.avi"])
+    root = copy_layout(tmp_path / "lab", tiny, ["run/a.avi", "run/b.MP4", "jump/x/c.mkv", "loose.avi"])
     (root / "run/notes.txt").write_text("not a video")
     (root / "run/.hidden.avi").write_bytes(b"")
     ds = VideoFolder(root)
@@ -39,7 +31,7 @@ def test_video_folder_labelled_and_flat(tmp_path, tiny):
     assert ds.class_names["class"] == ["jump", "run"]
     assert ds.labels["class"].tolist() == [0, -1, 1, 1] and ds.labels["class"].dtype == np.int64
     assert ds.num_frames(0) == 12 and read_barcode(ds.read_frames(2, np.array([3, 1]))).tolist() == [3, 1]
-    flat = VideoFolder(_layout(tmp_path / "flat", tiny, ["a.avi", "b.avi"]))
+    flat = VideoFolder(copy_layout(tmp_path / "flat", tiny, ["a.avi", "b.avi"]))
     assert flat.labels["class"].tolist() == [-1, -1] and flat.class_names["class"] == []
     (tmp_path / "none").mkdir()
     with pytest.raises(VidsslError, match="no videos found"):
@@ -49,7 +41,7 @@ def test_video_folder_labelled_and_flat(tmp_path, tiny):
 
 
 def _ucf(root, tiny):
-    _layout(root / "videos", tiny, [f"{c}/v_{c}_g0{g}_c01.avi" for c in ("Archery", "Basketball") for g in (1, 2, 3)])
+    copy_layout(root / "videos", tiny, [f"{c}/v_{c}_g0{g}_c01.avi" for c in ("Archery", "Basketball") for g in (1, 2, 3)])
     (root / "classInd.txt").write_text("1 Archery\n2 Basketball\n")
     (root / "trainlist01.txt").write_text(
         "Archery/v_Archery_g02_c01.avi 1\nArchery/v_Archery_g03_c01.avi 1\r\n\nBasketball/v_Basketball_g02_c01.avi 2\n")
@@ -87,7 +79,7 @@ def test_ucf101_bad_lines_name_file_and_line(tmp_path, tiny, listname, text, mat
 
 
 def test_hmdb51_split_files(tmp_path, tiny):
-    _layout(tmp_path, tiny, [f"{c}/{c}_{k}.avi" for c in ("jump", "wave") for k in range(3)])
+    copy_layout(tmp_path, tiny, [f"{c}/{c}_{k}.avi" for c in ("jump", "wave") for k in range(3)])
     splits = tmp_path / "testTrainMulti_7030_splits"
     splits.mkdir()
     (splits / "jump_test_split1.txt").write_text("jump_0.avi 1\njump_1.avi 2\njump_2.avi 0\n")
@@ -108,7 +100,7 @@ def test_hmdb51_split_files(tmp_path, tiny):
 
 @pytest.mark.filterwarnings("ignore:.*no recording groups")
 def test_stratified_split_is_deterministic_and_70_30(tmp_path, tiny):
-    root = _layout(tmp_path, tiny, [f"{c}/{k}.avi" for c in "ab" for k in range(10)] + ["c/0.avi"])
+    root = copy_layout(tmp_path, tiny, [f"{c}/{k}.avi" for c in "ab" for k in range(10)] + ["c/0.avi"])
     ds = VideoFolder(root)
     train, test = stratified_split(ds, seed=0)
     assert np.bincount(test.labels["class"], minlength=3).tolist() == [3, 3, 0]
@@ -126,7 +118,7 @@ def _bad_files(d):
 
 
 def test_index_reports_every_problem_and_resumes(tmp_path, tiny, monkeypatch):
-    root = _layout(tmp_path / "v", tiny, ["a/1.avi", "a/2.avi", "b/3.avi"])
+    root = copy_layout(tmp_path / "v", tiny, ["a/1.avi", "a/2.avi", "b/3.avi"])
     write_video(root / "b/short.avi", barcode_frames(3))
     _bad_files(root / "b")
     out = tmp_path / "idx/index.jsonl"
@@ -162,7 +154,7 @@ def test_open_video_dataset_folder_skips_bad_videos_with_one_warning(tmp_path, t
     files = [f"{c}/{k}.avi" for c in ("a", "b") for k in range(5)]
     if layout == "train_test":
         files = [f"train/{f}" for f in files] + ["test/a/t.avi", "test/b/t.avi"]
-    root = _layout(tmp_path / "v", tiny, files)
+    root = copy_layout(tmp_path / "v", tiny, files)
     _bad_files(root / ("train/b" if layout == "train_test" else "b"))
     cfg = DataConfig(dataset="folder", root=str(root), cache_dir=str(tmp_path / "cache"), clip_frames=4,
                      crop_size=16, cache_short_side=16, frame_cache=False, group_pattern=r"^(\w+)\.")
@@ -210,7 +202,7 @@ def _groups_of(ds, pattern=r"_g(\d+)_c"):
 
 def test_folder_split_keeps_recording_groups_whole(tmp_path, tiny):
     files = [f"{c}/v_{c}_g{g:02d}_c{k:02d}.avi" for c in ("Archery", "Bowling") for g in range(1, 6) for k in (1, 2, 3)]
-    ds = VideoFolder(_layout(tmp_path / "v", tiny, files))
+    ds = VideoFolder(copy_layout(tmp_path / "v", tiny, files))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # groups found: no warning
         train, test = stratified_split(ds, seed=0)
@@ -224,7 +216,7 @@ def test_folder_split_keeps_recording_groups_whole(tmp_path, tiny):
 
 def test_declared_group_pattern_and_per_video_fallback(tmp_path, tiny):
     files = [f"{c}/subj{s}_take{k}.avi" for c in ("a", "b") for s in range(4) for k in range(3)]
-    root = _layout(tmp_path / "v", tiny, files)
+    root = copy_layout(tmp_path / "v", tiny, files)
     cfg = DataConfig(dataset="folder", root=str(root), cache_dir=str(tmp_path / "cache"), clip_frames=4,
                      crop_size=16, cache_short_side=16, frame_cache=False, group_pattern=r"^subj(\d+)_")
     with warnings.catch_warnings():
@@ -268,7 +260,7 @@ def test_split_rules_of_official_splits_and_train_test_folders(tmp_path, tiny):
     with pytest.raises(VidsslError, match=r"trainlist02\.txt not found"):
         open_video_dataset(cfg, progress=False)
     hm = tmp_path / "hmdb"
-    _layout(hm, tiny, [f"{c}/{c}_{k}.avi" for c in ("jump", "wave") for k in range(3)])
+    copy_layout(hm, tiny, [f"{c}/{c}_{k}.avi" for c in ("jump", "wave") for k in range(3)])
     (hm / "jump_test_split2.txt").write_text("jump_0.avi 1\njump_1.avi 2\njump_2.avi 0\n")
     (hm / "wave_test_split2.txt").write_text("wave_0.avi 2\nwave_1.avi 1\nwave_2.avi 1\n")
     cfg = DataConfig(dataset="hmdb51", root=str(hm), cache_dir=str(tmp_path / "cache"), clip_frames=4,
@@ -277,7 +269,7 @@ def test_split_rules_of_official_splits_and_train_test_folders(tmp_path, tiny):
     assert isinstance(train, CachedVideoDataset) and train.split_rule == "official hmdb51 split 2"
     assert [os.path.basename(test.source(i)) for i in range(len(test))] == ["jump_1.avi", "wave_0.avi"]
     assert train.labels["class"].tolist() == [0, 1, 1]
-    tt = _layout(tmp_path / "tt", tiny, ["train/a/1.avi", "train/b/2.avi", "test/a/3.avi", "test/b/4.avi"])
+    tt = copy_layout(tmp_path / "tt", tiny, ["train/a/1.avi", "train/b/2.avi", "test/a/3.avi", "test/b/4.avi"])
     cfg = DataConfig(dataset="folder", root=str(tt), cache_dir=str(tmp_path / "cache"), clip_frames=4,
                      crop_size=16, cache_short_side=16, frame_cache=False)
     assert open_video_dataset(cfg, progress=False)[1].split_rule == "the train/ and test/ folders as given"

@@ -7,6 +7,7 @@ frame's index can be read back from its pixels.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import av
@@ -26,6 +27,14 @@ def ucf9(*needed: str) -> Path:
         if not (UCF9 / rel).exists():
             pytest.skip(f"../shared/data/ucf101-9 incomplete or not found: this test reads {UCF9 / rel}")
     return UCF9
+
+
+def copy_layout(root: Path, video: Path, names) -> Path:
+    """Copies of ``video`` at each relative path in ``names`` under ``root`` (copying is cheap, encoding is not)."""
+    for name in names:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(video, root / name)
+    return root
 
 
 def barcode_frames(n: int, height: int = 32, width: int = 64) -> np.ndarray:

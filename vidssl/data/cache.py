@@ -154,7 +154,23 @@ def build_cache(dataset, cache_dir: str | Path, short_side: int | None, *, progr
     unfinished one was never renamed into place.
     """
     cached = CachedVideoDataset(dataset, cache_dir, short_side)
+    fill_cache(cached, progress=progress)
+    return cached
+
+
+def fill_cache(cached: CachedVideoDataset, *, progress: bool = True, skip_unreadable: bool = False) -> list[int]:
+    """Decode every video of ``cached`` that has no valid entry yet; returns the indices left unreadable.
+
+    A video that cannot be decoded raises, unless ``skip_unreadable``: then it is listed and
+    left for the loader, which reports and skips it as it would without a cache.
+    """
+    bad = []
     todo = [i for i in range(len(cached)) if not cached.is_cached(i)]
     for i in tqdm(todo, desc="frame cache", unit="video", disable=not progress, mininterval=1.0):
-        cached.load(i)
-    return cached
+        try:
+            cached.load(i)
+        except (VidsslError, OSError, ValueError, RuntimeError):
+            if not skip_unreadable:
+                raise
+            bad.append(i)
+    return bad
