@@ -2,6 +2,7 @@ import dataclasses
 import json
 
 import pytest
+from video_helpers import barcode_frames, write_video
 
 from vidssl import api, checkpoint
 from vidssl.config import DemoConfig, EvalConfig
@@ -103,12 +104,6 @@ def test_eval_data_flags_override_the_checkpoints_data(tiny_pretrain, tmp_path, 
 
 
 def _folder(root, files):
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent / "data"))
-    from video_helpers import barcode_frames, write_video
-
     for k, rel in enumerate(files):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         write_video(root / rel, barcode_frames(12)[k % 3 :][:8])

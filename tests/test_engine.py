@@ -7,11 +7,14 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
+from video_helpers import barcode_frames, write_video
 
 from vidssl import checkpoint
+from vidssl.data.cache import fill_cache
 from vidssl.engine import lr_at, pretrain
 from vidssl.errors import VidsslError
 from vidssl.methods.simclr import VideoSimCLR
@@ -149,6 +152,36 @@ def test_time_budget_resolves_and_records_a_step_count(tiny_pretrain):
     # the recorded step count repeats the run exactly, without the budget
     again = pretrain(dataclasses.replace(cfg, out_dir=str(res.out_dir) + "-again", time_budget=None, steps=res.step))
     assert_same(weights(again.checkpoint), weights(res.checkpoint))
+
+
+def test_a_time_budget_fills_the_frame_cache_before_its_clock_and_skips_an_unreadable_video(tiny_pretrain, tmp_path,
+                                                                                           monkeypatch):
+    from vidssl import engine
+    from vidssl.config import DataConfig
+
+    root = tmp_path / "v"
+    for k, rel in enumerate(f"{c}/{k}.avi" for c in "ab" for k in range(4)):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        write_video(root / rel, barcode_frames(12)[k % 3 :][:9])
+    data = DataConfig(dataset="folder", root=str(root), clip_frames=4, crop_size=16, cache_short_side=16,
+                      cache_dir=str(tmp_path / "cache"))
+    cfg = dataclasses.replace(tiny_pretrain, data=data, time_budget="3s", steps=10_000, warmup_steps=3, batch_size=4,
+                              checkpoint_every=1000)
+    seen = {}
+
+    def spy(cached, **kw):  # a video damaged after indexing, before the warm-up decodes it
+        seen["logged"] = (Path(cfg.out_dir) / "train_log.jsonl").exists()
+        Path(cached.source(0)).write_bytes(b"not a video any more")
+        seen["bad"] = fill_cache(cached, **kw)
+        seen["cached"] = [cached.is_cached(i) for i in range(len(cached))]
+        return seen["bad"]
+
+    monkeypatch.setattr(engine, "fill_cache", spy)
+    with pytest.warns(UserWarning, match=r"skipped an unreadable video, .*0\.avi: not a readable video"):
+        res = pretrain(cfg)
+    assert seen["logged"] is False  # before the first step
+    assert seen["bad"] == [0] and seen["cached"] == [False] + [True] * (len(seen["cached"]) - 1)
+    assert 3 <= res.step < 10_000  # the run went on, the loader skipping the damaged video
 
 
 def test_tests_resolve_auto_to_the_cpu(monkeypatch):

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from video_helpers import barcode_frames, write_video
 
 import vidssl
 from vidssl import api
@@ -62,12 +63,6 @@ def test_exported_encoder_gives_the_checkpoints_features(trained, fmt, tmp_path,
 
 
 def test_preprocess_of_a_file_matches_evaluation_clips(tmp_path):
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent / "data"))
-    from video_helpers import barcode_frames, write_video
-
     from vidssl.config import DataConfig
     from vidssl.data.videos import VideoList
 
