@@ -12,7 +12,7 @@ import torch
 import vidssl
 from vidssl import api
 from vidssl.cli import run
-from vidssl.data.loading import EvalClips, open_dataset
+from vidssl.data.loading import EvalClips, eval_batch, open_dataset
 from vidssl.errors import VidsslError
 from vidssl.eval.features import extract_features
 from vidssl.export import read_spec
@@ -73,7 +73,7 @@ def test_preprocess_of_a_file_matches_evaluation_clips(tmp_path):
 
     path = write_video(tmp_path / "v.mp4", barcode_frames(30, 48, 64))
     data = DataConfig(dataset="folder", clip_frames=4, stride=3, crop_size=16, cache_short_side=24)
-    ref = EvalClips(VideoList([path], [0], ["a"], "one", short_side=24), data, 3)[0]
+    ref = eval_batch(EvalClips(VideoList([path], [0], ["a"], "one", short_side=24), data, 3)[0], data, torch.device("cpu"))
     spec = {"input": {"frames": 4, "stride": 3, "crop_size": 16, "short_side": 24}}
     got = vidssl.preprocess(path, spec, clips=3)
     assert got.shape == (3, 3, 4, 16, 16) and got.dtype == torch.float32

@@ -37,7 +37,7 @@ from vidssl.backbones import create_backbone
 from vidssl.config import PretrainConfig, to_dict
 from vidssl.errors import VidsslError
 from vidssl.io import atomic_write, write_json
-from vidssl.transforms.spatial import MEAN, STD, eval_view, normalize, to_float
+from vidssl.transforms.spatial import MEAN, STD, centre_square, eval_input
 from vidssl.transforms.temporal import uniform_clips
 
 FORMAT = "vidssl-encoder-1"
@@ -223,7 +223,7 @@ def preprocess(video: str | Path | np.ndarray, encoder: str | Path | dict[str, A
         if short_side is not None and min(arr.shape[1:3]) != short_side:
             arr = _resize_short_side(arr, short_side)
         clip_frames = [arr[c] for c in uniform_clips(len(arr), frames, stride, clips)]
-    return torch.stack([normalize(eval_view(to_float(f), crop_size)) for f in clip_frames])
+    return eval_input(torch.stack([centre_square(f) for f in clip_frames]), crop_size)  # as evaluation's device side
 
 
 def _resize_short_side(frames: np.ndarray, short_side: int) -> np.ndarray:

@@ -9,7 +9,7 @@ import torch
 from video_helpers import barcode_frames, read_barcode, write_video
 
 from vidssl.config import AugConfig, DataConfig, PretrainConfig
-from vidssl.data.loading import EvalClips, open_dataset, train_loader
+from vidssl.data.loading import EvalClips, eval_batch, eval_loader, open_dataset, train_loader
 from vidssl.transforms.spatial import MEAN, STD
 from vidssl.transforms.temporal import uniform_clips
 
@@ -89,11 +89,51 @@ def test_test_clips_are_uniformly_spaced_strided_clips(ucf_like, tmp_path):
     _, test = open_dataset(data, progress=False)
     clips = EvalClips(test, data, clips_per_video=3)
     for i in range(len(test)):
-        got = [decode(c) for c in clips[i]]  # K x (3, T, S, S)
+        assert clips[i].dtype == torch.uint8  # handed over as uint8, made float by eval_batch
+        got = [decode(c) for c in eval_batch(clips[i], data, torch.device("cpu"))]  # K x (3, T, S, S)
         want = uniform_clips(test.num_frames(i), 4, 3, 3)
         assert [g.tolist() for g in got] == [(CODE * video_id[os.path.basename(test.source(i))] + w).tolist()
                                              for w in want]
         assert len({int(g[0]) for g in got}) == 3 and all(np.diff(g).tolist() == [3, 3, 3] for g in got)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_evaluation_input_is_the_float_path_of_before(ucf_like, tmp_path, workers):
+    """uint8 squares from the workers, resized and normalised after the hand-over: the same numbers as before."""
+    from vidssl.transforms.spatial import eval_view, normalize, to_float
+
+    root, _ = ucf_like
+    data = data_config(root, tmp_path, frame_cache=True, num_workers=workers, crop_size=20)  # 32 -> 20: resized
+    _, test = open_dataset(data, progress=False)
+    got = torch.cat([eval_batch(b, data, torch.device("cpu")) for b in eval_loader(test, data, 3, 1, torch.device("cpu"))])
+    want = []
+    for i in range(len(test)):
+        idx = uniform_clips(test.num_frames(i), 4, 3, 3)
+        want.append(torch.stack([normalize(eval_view(to_float(test.read_frames(i, c)), 20)) for c in idx]))
+    assert got.shape == (len(test), 3, 3, 4, 20, 20) and torch.equal(got, torch.stack(want))
+
+
+def test_evaluation_batches_of_videos_of_different_sizes():
+    from vidssl.transforms.spatial import eval_view, normalize, to_float
+
+    class TwoSizes:
+        frames = [np.random.default_rng(k).integers(0, 256, (6, 20 + 4 * k, 24, 3), dtype=np.uint8) for k in range(2)]
+
+        def __len__(self):
+            return 2
+
+        def num_frames(self, i):
+            return 6
+
+        def read_frames(self, i, idx):
+            return self.frames[i][idx]
+
+    data = DataConfig(clip_frames=4, crop_size=16)
+    ds = TwoSizes()
+    (batch,) = list(eval_loader(ds, data, 1, 2, torch.device("cpu")))
+    assert isinstance(batch, list) and [b.shape[-1] for b in batch] == [20, 24]  # squares of 20 and 24 px
+    want = torch.stack([normalize(eval_view(to_float(f[1:5]), 16))[None] for f in ds.frames])
+    assert torch.equal(eval_batch(batch, data, torch.device("cpu")), want)
 
 
 def test_workers_give_the_same_batches_as_the_main_process(ucf_like, tmp_path):
