@@ -117,7 +117,9 @@ def test_evaluation_batches_of_videos_of_different_sizes():
     from vidssl.transforms.spatial import eval_view, normalize, to_float
 
     class TwoSizes:
-        frames = [np.random.default_rng(k).integers(0, 256, (6, 20 + 4 * k, 24, 3), dtype=np.uint8) for k in range(2)]
+        def __init__(self):
+            self.frames = [np.random.default_rng(k).integers(0, 256, (6, 20 + 4 * k, 24, 3), dtype=np.uint8)
+                           for k in range(2)]
 
         def __len__(self):
             return 2
@@ -136,17 +138,24 @@ def test_evaluation_batches_of_videos_of_different_sizes():
     assert torch.equal(eval_batch(batch, data, torch.device("cpu")), want)
 
 
-def test_workers_give_the_same_batches_as_the_main_process(ucf_like, tmp_path):
-    """README: a resumed run sees exactly the batches an uninterrupted one would, with any number of workers."""
+@pytest.mark.parametrize("on_device", [False, True])
+def test_workers_give_the_same_batches_as_the_main_process(ucf_like, tmp_path, on_device):
+    """README: a resumed run sees exactly the batches an uninterrupted one would, with any number of workers
+    (with --on-device: the uint8 crops handed over, made into views after the hand-over)."""
+    from vidssl.transforms.views import RawBatch, finish_on_device
+
+    def views(loader):
+        return [finish_on_device(b, 24) if isinstance(b, RawBatch) else b for b in loader]
+
     root, _ = ucf_like
-    strong = AugConfig(temporal_shift=2, hflip_p=0.5, blur_p=0.5, bg_mix_p=0.5)  # every random draw in play
+    strong = AugConfig(temporal_shift=2, hflip_p=0.5, blur_p=0.5, bg_mix_p=0.5, on_device=on_device)  # every draw
     batches = {}
     for workers in (0, 2):
-        data = data_config(root, tmp_path, frame_cache=True, num_workers=workers)
+        data = data_config(root, tmp_path, frame_cache=True, num_workers=workers, crop_size=24)
         train, _ = open_dataset(data, progress=False)
         cfg = PretrainConfig(data=data, aug=strong, batch_size=4, steps=4, seed=2)
-        batches[workers] = list(train_loader(train, cfg, 0))
-        resumed = list(train_loader(train, cfg, 2))  # a run resumed at step 2
+        batches[workers] = views(train_loader(train, cfg, 0))
+        resumed = views(train_loader(train, cfg, 2))  # a run resumed at step 2
         assert len(resumed) == 2 and all(torch.equal(a, b) for a, b in zip(resumed, batches[workers][2:]))
     assert len(batches[0]) == len(batches[2]) == 4
     for a, b in zip(batches[0], batches[2]):

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from vidssl.errors import VidsslError
 from vidssl.transforms.spatial import centre_square, eval_input
 from vidssl.transforms.temporal import uniform_clips
-from vidssl.transforms.views import make_views
+from vidssl.transforms.views import collate_raw, make_views
 
 
 def open_dataset(data, progress: bool = True) -> tuple:
@@ -119,7 +119,11 @@ class ViewDataset(Dataset):
 
 
 def train_loader(dataset, cfg, start_step: int, rank: int = 0, world: int = 1, stop: int | None = None) -> DataLoader:
-    """Batches of views ``(B / world, V, 3, T, S, S)`` for steps ``start_step..stop-1`` (default ``cfg.steps``)."""
+    """Batches of views ``(B / world, V, 3, T, S, S)`` for steps ``start_step..stop-1`` (default ``cfg.steps``).
+
+    With ``cfg.aug.on_device`` a batch is a :class:`vidssl.transforms.views.RawBatch` of uint8
+    crops instead, which :func:`vidssl.transforms.views.finish_on_device` turns into those views.
+    """
     from vidssl.methods import METHODS
 
     views = ViewDataset(dataset, cfg.aug, cfg.data, METHODS[cfg.method].num_views, cfg.seed)
@@ -128,6 +132,7 @@ def train_loader(dataset, cfg, start_step: int, rank: int = 0, world: int = 1, s
     return DataLoader(
         views, batch_sampler=sampler, num_workers=cfg.data.num_workers,
         persistent_workers=False, pin_memory=torch.cuda.is_available(),
+        collate_fn=collate_raw if cfg.aug.on_device else None,  # uint8 crops: finish_on_device makes the views
     )
 
 
