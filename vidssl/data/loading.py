@@ -158,7 +158,7 @@ class EvalClips(Dataset):
         return torch.stack([centre_square(frames[inverse[j * m : (j + 1) * m]]) for j in range(self.k)])
 
 
-def _stack_squares(items: list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
+def collate_squares(items: list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
     """Stacked when every video has the same short side (always, with a fixed ``cache_short_side``), else a list."""
     return torch.stack(items) if len({x.shape for x in items}) == 1 else items
 
@@ -166,7 +166,7 @@ def _stack_squares(items: list[torch.Tensor]) -> torch.Tensor | list[torch.Tenso
 def eval_loader(dataset, data, clips_per_video: int, batch_size: int, device: torch.device) -> DataLoader:
     """Batches of ``batch_size`` videos' :class:`EvalClips` (uint8), for :func:`eval_batch`."""
     return DataLoader(EvalClips(dataset, data, clips_per_video), batch_size=batch_size, num_workers=data.num_workers,
-                      pin_memory=device.type == "cuda", collate_fn=_stack_squares)
+                      pin_memory=device.type == "cuda", collate_fn=collate_squares)
 
 
 def eval_batch(batch: torch.Tensor | list[torch.Tensor], data, device: torch.device) -> torch.Tensor:
