@@ -27,7 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from vidssl.config import AugConfig, DataConfig, ModelConfig, PretrainConfig
 from vidssl.data.loading import open_dataset, train_loader
 from vidssl.engine import build_model, make_optimizer
-from vidssl.transforms.views import finish_on_device
+from vidssl.transforms.views import RawBatch, finish_on_device
 
 
 def step_fn(model, opt, device, amp):
@@ -106,8 +106,8 @@ def main() -> None:
             t_got = time.perf_counter()
             if t0 is not None:
                 waited += t_got - t_prev  # time spent waiting for this batch
-            if isinstance(batch, (list, tuple)):
-                batch = finish_on_device(*(x.to(device, non_blocking=True) for x in batch))
+            if isinstance(batch, RawBatch):
+                batch = finish_on_device(batch, data.crop_size, device)
             views = list(batch.to(device, non_blocking=True).unbind(1))
             step(views)
             sync(device)

@@ -13,7 +13,7 @@ from video_helpers import barcode_frames, write_video
 import vidssl
 from vidssl import api
 from vidssl.cli import run
-from vidssl.data.loading import EvalClips, open_dataset
+from vidssl.data.loading import EvalClips, eval_batch, open_dataset
 from vidssl.errors import VidsslError
 from vidssl.eval.features import extract_features
 from vidssl.export import read_spec
@@ -62,13 +62,35 @@ def test_exported_encoder_gives_the_checkpoints_features(trained, fmt, tmp_path,
     np.testing.assert_allclose(mine, per_video[:4], rtol=1e-5, atol=1e-6)
 
 
+def test_onnx_encoder_gives_the_checkpoints_features(trained, tmp_path):
+    """ONNX (extra vidssl[onnx]): onnxruntime's features equal the checkpoint backbone's to 1e-5 (abs) + 1e-4 (rel)."""
+    ort = pytest.importorskip("onnxruntime", reason="ONNX export is the optional extra: pip install 'vidssl[onnx]'")
+    pytest.importorskip("onnxscript", reason="torch's ONNX exporter needs onnxscript: pip install 'vidssl[onnx]'")
+    out = tmp_path / "encoder.onnx"
+    assert run(["export", str(trained), "--out", str(out), "--no-progress"]) == 0  # the format from the suffix
+    spec = read_spec(out)
+    assert spec == json.loads((tmp_path / "encoder.json").read_text()) and spec["file_format"] == "onnx"
+    model, pcfg, _ = api.load_pretrain_checkpoint(trained)
+    ref = model.backbone.eval()
+    x = torch.randn(3, 3, 4, 16, 16)  # a batch size other than the one exported with
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])  # plain onnxruntime
+    (got,) = session.run(None, {"clips": x.numpy()})
+    with torch.no_grad():
+        np.testing.assert_allclose(got, ref(x).numpy(), rtol=1e-4, atol=1e-5)
+    _, test = open_dataset(pcfg.data)
+    per_video, _ = extract_features(ref, test, pcfg.data, clips_per_video=2, progress=False)
+    enc = vidssl.load_encoder(out)
+    mine = np.stack([enc(vidssl.preprocess(test.videos[i], out, clips=2)).mean(0).numpy() for i in range(4)])
+    np.testing.assert_allclose(mine, per_video[:4], rtol=1e-4, atol=1e-5)
+
+
 def test_preprocess_of_a_file_matches_evaluation_clips(tmp_path):
     from vidssl.config import DataConfig
     from vidssl.data.videos import VideoList
 
     path = write_video(tmp_path / "v.mp4", barcode_frames(30, 48, 64))
     data = DataConfig(dataset="folder", clip_frames=4, stride=3, crop_size=16, cache_short_side=24)
-    ref = EvalClips(VideoList([path], [0], ["a"], "one", short_side=24), data, 3)[0]
+    ref = eval_batch(EvalClips(VideoList([path], [0], ["a"], "one", short_side=24), data, 3)[0], data, torch.device("cpu"))
     spec = {"input": {"frames": 4, "stride": 3, "crop_size": 16, "short_side": 24}}
     got = vidssl.preprocess(path, spec, clips=3)
     assert got.shape == (3, 3, 4, 16, 16) and got.dtype == torch.float32

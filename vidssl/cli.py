@@ -219,9 +219,10 @@ def build_parser(preset: str | None = None, recorded: dict[str, Any] | None = No
                          "description, for use outside vidssl")
     exp.add_argument("checkpoint", help="a checkpoint written by vidssl pretrain")
     exp.add_argument("--out", required=True, help="the file to write, e.g. encoder.safetensors (encoder.json beside it)")
-    exp.add_argument("--format", default="safetensors", choices=("safetensors", "torchscript"),
+    exp.add_argument("--format", default=None, choices=("safetensors", "torchscript", "onnx"),
                      help="safetensors: weights only, loaded with vidssl.load_encoder; torchscript: weights and code, "
-                     "loaded with torch.jit.load (default: safetensors)")
+                     "loaded with torch.jit.load; onnx: an ONNX graph for onnxruntime (pip install 'vidssl[onnx]') "
+                     "(default: onnx for an --out ending in .onnx, else safetensors)")
     exp.add_argument("--bn-recalibrate", action=argparse.BooleanOptionalAction, default=False,
                      help="re-estimate BatchNorm statistics on the checkpoint's train clips first, as vidssl eval does")
     exp.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
@@ -299,7 +300,8 @@ def run(argv: list[str] | None = None) -> int:
     elif ns.command == "export":
         from vidssl.export import export_encoder, sidecar_path
 
-        path = export_encoder(ns.checkpoint, ns.out, format=ns.format, bn_recalibrate=ns.bn_recalibrate,
+        fmt = ns.format or ("onnx" if ns.out.endswith(".onnx") else "safetensors")
+        path = export_encoder(ns.checkpoint, ns.out, format=fmt, bn_recalibrate=ns.bn_recalibrate,
                               progress=ns.progress)
         print(f"encoder: {path} (description: {sidecar_path(path)}); load with vidssl.load_encoder")
     elif ns.command == "index":

@@ -28,7 +28,7 @@ from vidssl.modules import distributed as dist
 from vidssl.runlog import TENSORBOARD_DIR, RunLog
 from vidssl.runtime import resolve_device, set_threads
 from vidssl.stop import Stopped, sigterm_requests_stop
-from vidssl.transforms.views import finish_on_device
+from vidssl.transforms.views import RawBatch, finish_on_device
 
 
 @dataclass
@@ -217,8 +217,8 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
             lr = lr_at(step, cfg)
             for g in opt.param_groups:
                 g["lr"] = lr
-            if isinstance(batch, (list, tuple)):  # --on-device: colour augmentation batched on the device
-                batch = finish_on_device(*(x.to(device, non_blocking=True) for x in batch))
+            if isinstance(batch, RawBatch):  # --on-device: uint8 crops handed over, made into views on the device
+                batch = finish_on_device(batch, cfg.data.crop_size, device)
             views = [v.contiguous(memory_format=layout)  # V tensors of B x C x T x H x W
                      for v in batch.to(device, non_blocking=True).unbind(1)]
             kw = {}

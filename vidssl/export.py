@@ -1,6 +1,6 @@
 """Take the encoder out: a checkpoint's backbone as a file that plain PyTorch code loads.
 
-Two formats, each with the same description (:func:`encoder_spec`, format
+Three formats, each with the same description (:func:`encoder_spec`, format
 ``vidssl-encoder-1``) inside the file and in a JSON file beside it (``encoder.json`` for
 ``encoder.safetensors``):
 
@@ -9,6 +9,9 @@ Two formats, each with the same description (:func:`encoder_spec`, format
 - ``torchscript``: the backbone compiled with TorchScript, weights and code in one file
   that ``torch.jit.load`` reads without vidssl (the description is its extra file
   ``vidssl.json``).
+- ``onnx`` (optional extra ``vidssl[onnx]``): the backbone as an ONNX graph with a dynamic
+  batch size, for onnxruntime and other ONNX runtimes (the description is the model's
+  metadata entry ``vidssl``).
 
 The description says what the encoder expects: clips of ``frames`` RGB frames taken
 every ``stride`` frames, the centre square of each frame resized to ``crop_size``, values
@@ -37,11 +40,11 @@ from vidssl.backbones import create_backbone
 from vidssl.config import PretrainConfig, to_dict
 from vidssl.errors import VidsslError
 from vidssl.io import atomic_write, write_json
-from vidssl.transforms.spatial import MEAN, STD, eval_view, normalize, to_float
+from vidssl.transforms.spatial import MEAN, STD, centre_square, eval_input
 from vidssl.transforms.temporal import uniform_clips
 
 FORMAT = "vidssl-encoder-1"
-FORMATS = ("safetensors", "torchscript")
+FORMATS = ("safetensors", "torchscript", "onnx")
 _META_KEY = "vidssl"  # safetensors metadata key / TorchScript extra file (vidssl.json) holding the description
 _UNSET: Any = object()
 
@@ -112,6 +115,13 @@ def export_encoder(checkpoint_path: str | Path, out: str | Path, *, format: str 
         blob = save(state, metadata={_META_KEY: text})
         with atomic_write(out) as f:
             f.write(blob)
+    elif format == "onnx":
+        model = _to_onnx(backbone, pcfg.data)
+        import onnx
+
+        onnx.helper.set_model_props(model, {_META_KEY: text})
+        with atomic_write(out) as f:
+            f.write(model.SerializeToString())
     else:
         with warnings.catch_warnings():  # TorchScript is deprecated upstream, but still what plain torch loads
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -120,6 +130,46 @@ def export_encoder(checkpoint_path: str | Path, out: str | Path, *, format: str 
                 torch.jit.save(scripted, f, _extra_files={f"{_META_KEY}.json": text})
     write_json(sidecar_path(out), spec)
     return out
+
+
+def _to_onnx(backbone: nn.Module, data):
+    """The backbone as an ``onnx.ModelProto`` (torch's dynamo exporter), batch size left dynamic."""
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError as e:
+        raise VidsslError(f"--format onnx needs the onnx extra ({e}); pip install 'vidssl[onnx]'") from e
+    import logging
+
+    x = torch.zeros(2, 3, data.clip_frames, data.crop_size, data.crop_size)
+    quiet = logging.getLogger("torch.onnx")  # one line per torchvision operator it does not find
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(backbone, (x,), dynamo=True, dynamic_shapes=({0: torch.export.Dim("batch")},),
+                                        input_names=["clips"], output_names=["features"], verbose=False)
+    finally:
+        quiet.setLevel(level)
+    return program.model_proto
+
+
+class _OnnxEncoder(nn.Module):
+    """An ONNX encoder run by onnxruntime on the CPU, as a module: ``(B, 3, T, S, S) -> (B, D)``."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        try:
+            import onnxruntime
+        except ImportError as e:
+            raise VidsslError(f"{path} is ONNX: reading it needs onnxruntime ({e}); pip install 'vidssl[onnx]'") from e
+        self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (y,) = self.session.run(None, {"clips": x.detach().cpu().float().numpy()})
+        return torch.from_numpy(y)
 
 
 def sidecar_path(path: Path) -> Path:
@@ -143,7 +193,18 @@ def _read(path: Path) -> tuple[dict[str, Any], nn.Module | None]:
     if not path.is_file():
         raise VidsslError(f"encoder file {path} does not exist; write one with vidssl export CKPT --out {path.name}")
     module = None
-    if _is_torchscript(path):
+    if path.suffix == ".onnx":
+        try:
+            import onnx
+        except ImportError as e:
+            raise VidsslError(f"{path} is ONNX: reading its description needs onnx ({e}); "
+                              "pip install 'vidssl[onnx]'") from e
+        try:
+            meta = onnx.load(str(path), load_external_data=False).metadata_props
+        except Exception as e:  # onnx raises DecodeError and others for a file that is not ONNX
+            raise VidsslError(f"{path} is not an ONNX file ({e}); pass a file written by vidssl export") from e
+        text = next((p.value for p in meta if p.key == _META_KEY), "")
+    elif _is_torchscript(path):
         extra = {f"{_META_KEY}.json": ""}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -175,10 +236,13 @@ def load_encoder(path: str | Path) -> nn.Module:
     """An exported encoder as a plain ``nn.Module`` in eval mode: ``(B, 3, T, S, S) -> (B, D)`` features.
 
     A safetensors file is rebuilt from its description and loaded without unpickling
-    anything; a TorchScript file is read with ``torch.jit.load``.
+    anything; a TorchScript file is read with ``torch.jit.load``; an ``.onnx`` file is run
+    by onnxruntime on the CPU (extra ``vidssl[onnx]``).
     """
     path = Path(path)
     spec, scripted = _read(path)
+    if path.suffix == ".onnx":
+        return _OnnxEncoder(path)
     if scripted is not None:
         return scripted.eval()
     from safetensors.torch import load_file
@@ -223,7 +287,7 @@ def preprocess(video: str | Path | np.ndarray, encoder: str | Path | dict[str, A
         if short_side is not None and min(arr.shape[1:3]) != short_side:
             arr = _resize_short_side(arr, short_side)
         clip_frames = [arr[c] for c in uniform_clips(len(arr), frames, stride, clips)]
-    return torch.stack([normalize(eval_view(to_float(f), crop_size)) for f in clip_frames])
+    return eval_input(torch.stack([centre_square(f) for f in clip_frames]), crop_size)  # as evaluation's device side
 
 
 def _resize_short_side(frames: np.ndarray, short_side: int) -> np.ndarray:

@@ -9,7 +9,7 @@ import torch
 from video_helpers import barcode_frames, read_barcode, write_video
 
 from vidssl.config import AugConfig, DataConfig, PretrainConfig
-from vidssl.data.loading import EvalClips, open_dataset, train_loader
+from vidssl.data.loading import EvalClips, eval_batch, eval_loader, open_dataset, train_loader
 from vidssl.transforms.spatial import MEAN, STD
 from vidssl.transforms.temporal import uniform_clips
 
@@ -89,24 +89,73 @@ def test_test_clips_are_uniformly_spaced_strided_clips(ucf_like, tmp_path):
     _, test = open_dataset(data, progress=False)
     clips = EvalClips(test, data, clips_per_video=3)
     for i in range(len(test)):
-        got = [decode(c) for c in clips[i]]  # K x (3, T, S, S)
+        assert clips[i].dtype == torch.uint8  # handed over as uint8, made float by eval_batch
+        got = [decode(c) for c in eval_batch(clips[i], data, torch.device("cpu"))]  # K x (3, T, S, S)
         want = uniform_clips(test.num_frames(i), 4, 3, 3)
         assert [g.tolist() for g in got] == [(CODE * video_id[os.path.basename(test.source(i))] + w).tolist()
                                              for w in want]
         assert len({int(g[0]) for g in got}) == 3 and all(np.diff(g).tolist() == [3, 3, 3] for g in got)
 
 
-def test_workers_give_the_same_batches_as_the_main_process(ucf_like, tmp_path):
-    """README: a resumed run sees exactly the batches an uninterrupted one would, with any number of workers."""
+@pytest.mark.parametrize("workers", [0, 2])
+def test_evaluation_input_is_the_float_path_of_before(ucf_like, tmp_path, workers):
+    """uint8 squares from the workers, resized and normalised after the hand-over: the same numbers as before."""
+    from vidssl.transforms.spatial import eval_view, normalize, to_float
+
     root, _ = ucf_like
-    strong = AugConfig(temporal_shift=2, hflip_p=0.5, blur_p=0.5, bg_mix_p=0.5)  # every random draw in play
+    data = data_config(root, tmp_path, frame_cache=True, num_workers=workers, crop_size=20)  # 32 -> 20: resized
+    _, test = open_dataset(data, progress=False)
+    got = torch.cat([eval_batch(b, data, torch.device("cpu")) for b in eval_loader(test, data, 3, 1, torch.device("cpu"))])
+    want = []
+    for i in range(len(test)):
+        idx = uniform_clips(test.num_frames(i), 4, 3, 3)
+        want.append(torch.stack([normalize(eval_view(to_float(test.read_frames(i, c)), 20)) for c in idx]))
+    assert got.shape == (len(test), 3, 3, 4, 20, 20) and torch.equal(got, torch.stack(want))
+
+
+def test_evaluation_batches_of_videos_of_different_sizes():
+    from vidssl.transforms.spatial import eval_view, normalize, to_float
+
+    class TwoSizes:
+        def __init__(self):
+            self.frames = [np.random.default_rng(k).integers(0, 256, (6, 20 + 4 * k, 24, 3), dtype=np.uint8)
+                           for k in range(2)]
+
+        def __len__(self):
+            return 2
+
+        def num_frames(self, i):
+            return 6
+
+        def read_frames(self, i, idx):
+            return self.frames[i][idx]
+
+    data = DataConfig(clip_frames=4, crop_size=16)
+    ds = TwoSizes()
+    (batch,) = list(eval_loader(ds, data, 1, 2, torch.device("cpu")))
+    assert isinstance(batch, list) and [b.shape[-1] for b in batch] == [20, 24]  # squares of 20 and 24 px
+    want = torch.stack([normalize(eval_view(to_float(f[1:5]), 16))[None] for f in ds.frames])
+    assert torch.equal(eval_batch(batch, data, torch.device("cpu")), want)
+
+
+@pytest.mark.parametrize("on_device", [False, True])
+def test_workers_give_the_same_batches_as_the_main_process(ucf_like, tmp_path, on_device):
+    """README: a resumed run sees exactly the batches an uninterrupted one would, with any number of workers
+    (with --on-device: the uint8 crops handed over, made into views after the hand-over)."""
+    from vidssl.transforms.views import RawBatch, finish_on_device
+
+    def views(loader):
+        return [finish_on_device(b, 24) if isinstance(b, RawBatch) else b for b in loader]
+
+    root, _ = ucf_like
+    strong = AugConfig(temporal_shift=2, hflip_p=0.5, blur_p=0.5, bg_mix_p=0.5, on_device=on_device)  # every draw
     batches = {}
     for workers in (0, 2):
-        data = data_config(root, tmp_path, frame_cache=True, num_workers=workers)
+        data = data_config(root, tmp_path, frame_cache=True, num_workers=workers, crop_size=24)
         train, _ = open_dataset(data, progress=False)
         cfg = PretrainConfig(data=data, aug=strong, batch_size=4, steps=4, seed=2)
-        batches[workers] = list(train_loader(train, cfg, 0))
-        resumed = list(train_loader(train, cfg, 2))  # a run resumed at step 2
+        batches[workers] = views(train_loader(train, cfg, 0))
+        resumed = views(train_loader(train, cfg, 2))  # a run resumed at step 2
         assert len(resumed) == 2 and all(torch.equal(a, b) for a, b in zip(resumed, batches[workers][2:]))
     assert len(batches[0]) == len(batches[2]) == 4
     for a, b in zip(batches[0], batches[2]):

@@ -5,7 +5,7 @@ from torch import nn
 from vidssl.backbones import create_backbone
 from vidssl.config import DataConfig
 from vidssl.data.base import ArrayVideoDataset
-from vidssl.data.loading import EvalClips
+from vidssl.data.loading import EvalClips, eval_batch
 from vidssl.eval.bn import recalibrate_bn
 
 
@@ -32,7 +32,7 @@ def test_statistics_are_those_of_unaugmented_train_clips():
     net = _Probe()
     net.bn.running_mean.fill_(5.0)  # stale statistics, e.g. from augmented pretraining views
     out, seen = recalibrate_bn(net, ds, data, batch_size=4)
-    clips = torch.stack([EvalClips(ds, data, 1)[i][0] for i in range(len(ds))])  # N x 3 x T x S x S
+    clips = eval_batch(torch.stack([EvalClips(ds, data, 1)[i][0] for i in range(len(ds))]), data, torch.device("cpu"))
     assert seen == 10  # batches of 4, 4 and 2 clips
     # the plain average over batches of the batch statistics (variance unbiased), not an exponential one
     batches = [clips[s : s + 4].transpose(0, 1).flatten(1) for s in (0, 4, 8)]
@@ -50,6 +50,6 @@ def test_random_init_features_change_and_weights_do_not():
     for (k, a), b in zip(bb.state_dict().items(), out.state_dict().values()):
         if "running" not in k and "num_batches" not in k:
             assert torch.equal(a, b), k
-    x = EvalClips(ds, data, 1)[0]
+    x = eval_batch(EvalClips(ds, data, 1)[0], data, torch.device("cpu"))
     with torch.no_grad():
         assert not torch.allclose(bb.eval()(x), out(x))

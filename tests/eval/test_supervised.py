@@ -36,3 +36,23 @@ def test_unknown_label_set_is_a_clear_error(tiny_pretrain):
     train, _ = open_dataset(tiny_pretrain.data)
     with pytest.raises(VidsslError, match="no label set 'class'"):
         train_supervised(tiny_pretrain, train)
+
+
+def test_labelled_views_of_an_on_device_config_are_the_worker_views():
+    """Fine-tuning and the supervised baseline take one view per clip from the workers, --on-device or not."""
+    import dataclasses
+
+    import numpy as np
+    import torch
+
+    from vidssl.config import AugConfig, DataConfig
+    from vidssl.data.base import ArrayVideoDataset
+    from vidssl.data.loading import ViewDataset
+    from vidssl.eval.classifier import LabelledViews
+
+    ds = ArrayVideoDataset(np.random.default_rng(0).integers(0, 256, (4, 8, 16, 16, 3), dtype=np.uint8), {}, {})
+    data = DataConfig(clip_frames=4, crop_size=8)
+    got = {on: LabelledViews(ViewDataset(ds, dataclasses.replace(AugConfig(), on_device=on), data, 1, 0), np.arange(4))
+           for on in (False, True)}
+    (x, y), (x2, y2) = got[False][(1, 3, 0)], got[True][(1, 3, 0)]
+    assert x.shape == (3, 4, 8, 8) and torch.equal(x, x2) and y == y2 == 1

@@ -150,3 +150,14 @@ def test_eval_view_takes_the_centre_square(h, w):
     assert torch.allclose(same, v[:, :, top : top + side, left : left + side], atol=1e-6)
     v[:, :, top : top + side, left : left + side] = 1.0
     assert torch.allclose(spatial.eval_view(v, 8), torch.ones(3, 2, 8, 8), atol=1e-6)  # nothing from the margins
+
+
+@pytest.mark.parametrize(("t", "h", "w", "size"), [(4, 24, 32, 16), (3, 40, 30, 17), (4, 32, 32, 32), (8, 64, 85, 56)])
+def test_uint8_centre_squares_made_float_later_equal_the_float_eval_view(t, h, w, size):
+    """Evaluation hands over uint8 squares and converts on the device: bitwise today's float path."""
+    frames = np.random.default_rng(t + h).integers(0, 256, (5, t, h, w, 3), dtype=np.uint8)  # 5 clips
+    want = torch.stack([spatial.normalize(spatial.eval_view(spatial.to_float(f), size)) for f in frames])
+    squares = torch.stack([spatial.centre_square(f) for f in frames])
+    assert squares.dtype == torch.uint8 and squares.shape == (5, 3, t, min(h, w), min(h, w))
+    assert torch.equal(spatial.eval_input(squares, size), want)
+    assert torch.equal(spatial.eval_input(squares.view(1, 5, *squares.shape[1:]), size)[0], want)  # any leading dims

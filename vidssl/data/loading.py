@@ -15,9 +15,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vidssl.errors import VidsslError
-from vidssl.transforms.spatial import eval_view, normalize, to_float
+from vidssl.transforms.spatial import centre_square, eval_input
 from vidssl.transforms.temporal import uniform_clips
-from vidssl.transforms.views import make_views
+from vidssl.transforms.views import collate_raw, make_views
 
 
 def open_dataset(data, progress: bool = True) -> tuple:
@@ -119,7 +119,11 @@ class ViewDataset(Dataset):
 
 
 def train_loader(dataset, cfg, start_step: int, rank: int = 0, world: int = 1, stop: int | None = None) -> DataLoader:
-    """Batches of views ``(B / world, V, 3, T, S, S)`` for steps ``start_step..stop-1`` (default ``cfg.steps``)."""
+    """Batches of views ``(B / world, V, 3, T, S, S)`` for steps ``start_step..stop-1`` (default ``cfg.steps``).
+
+    With ``cfg.aug.on_device`` a batch is a :class:`vidssl.transforms.views.RawBatch` of uint8
+    crops instead, which :func:`vidssl.transforms.views.finish_on_device` turns into those views.
+    """
     from vidssl.methods import METHODS
 
     views = ViewDataset(dataset, cfg.aug, cfg.data, METHODS[cfg.method].num_views, cfg.seed)
@@ -128,11 +132,17 @@ def train_loader(dataset, cfg, start_step: int, rank: int = 0, world: int = 1, s
     return DataLoader(
         views, batch_sampler=sampler, num_workers=cfg.data.num_workers,
         persistent_workers=False, pin_memory=torch.cuda.is_available(),
+        collate_fn=collate_raw if cfg.aug.on_device else None,  # uint8 crops: finish_on_device makes the views
     )
 
 
 class EvalClips(Dataset):
-    """Uniformly spaced, centre-cropped clips of every video: item i is (K, 3, T, S, S)."""
+    """Uniformly spaced clips of every video as uint8 centre squares: item i is (K, 3, T, s, s) uint8.
+
+    ``s`` is the frames' short side. The workers only decode and cut (exact on uint8); the
+    device turns a batch into the network input with :func:`eval_batch` (``/ 255``, resize
+    to ``crop_size``, normalise), the same numbers as doing it here in float.
+    """
 
     def __init__(self, dataset, data, clips_per_video: int) -> None:
         self.ds, self.data, self.k = dataset, data, clips_per_video
@@ -145,6 +155,22 @@ class EvalClips(Dataset):
         wanted, inverse = np.unique(np.concatenate(clips), return_inverse=True)
         frames = self.ds.read_frames(i, wanted)
         m = self.data.clip_frames
-        return torch.stack(
-            [normalize(eval_view(to_float(frames[inverse[j * m : (j + 1) * m]]), self.data.crop_size)) for j in range(self.k)]
-        )
+        return torch.stack([centre_square(frames[inverse[j * m : (j + 1) * m]]) for j in range(self.k)])
+
+
+def collate_squares(items: list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
+    """Stacked when every video has the same short side (always, with a fixed ``cache_short_side``), else a list."""
+    return torch.stack(items) if len({x.shape for x in items}) == 1 else items
+
+
+def eval_loader(dataset, data, clips_per_video: int, batch_size: int, device: torch.device) -> DataLoader:
+    """Batches of ``batch_size`` videos' :class:`EvalClips` (uint8), for :func:`eval_batch`."""
+    return DataLoader(EvalClips(dataset, data, clips_per_video), batch_size=batch_size, num_workers=data.num_workers,
+                      pin_memory=device.type == "cuda", collate_fn=collate_squares)
+
+
+def eval_batch(batch: torch.Tensor | list[torch.Tensor], data, device: torch.device) -> torch.Tensor:
+    """A batch of :func:`eval_loader` -> (B, K, 3, T, S, S) normalised float32 clips on ``device``."""
+    if isinstance(batch, list):
+        return torch.stack([eval_input(x.to(device, non_blocking=True), data.crop_size) for x in batch])
+    return eval_input(batch.to(device, non_blocking=True), data.crop_size)

@@ -15,10 +15,9 @@ import copy
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from vidssl.data.loading import EvalClips
+from vidssl.data.loading import eval_batch, eval_loader
 from vidssl.runtime import module_device
 
 
@@ -37,12 +36,12 @@ def recalibrate_bn(backbone: nn.Module, dataset, data, batch_size: int = 64, pro
     bb.train()
     seen = 0
     device = module_device(bb)  # the copy is where the caller's backbone is; batches go there
-    loader = DataLoader(EvalClips(dataset, data, 1), batch_size=batch_size, num_workers=data.num_workers,
-                        pin_memory=device.type == "cuda")
-    for clips in tqdm(loader, desc=desc, disable=not progress, mininterval=1.0, leave=False):
-        if clips.shape[0] < 2:
+    loader = eval_loader(dataset, data, 1, batch_size, device)
+    for batch in tqdm(loader, desc=desc, disable=not progress, mininterval=1.0, leave=False):
+        if len(batch) < 2:
             continue  # batch statistics of one clip are not statistics
-        bb(clips.flatten(0, 1).to(device, non_blocking=True))
+        clips = eval_batch(batch, data, device)  # B x 1 x 3 x T x S x S
+        bb(clips.flatten(0, 1))
         seen += clips.shape[0]
     for m, orig in zip(norms, (m for m in backbone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm))):
         m.momentum = orig.momentum

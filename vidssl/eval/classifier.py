@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import nn
 from torch.utils.data import Dataset
@@ -25,6 +27,9 @@ class LabelledViews(Dataset):
     """``(index, step, slot)`` -> (one augmented view (3, T, S, S), label of video ``index``); -1 = unlabelled."""
 
     def __init__(self, views: ViewDataset, labels) -> None:
+        if views.aug.on_device:  # one view per clip, made in the workers (the same views; see make_views)
+            views = ViewDataset(views.ds, dataclasses.replace(views.aug, on_device=False), views.data,
+                                views.num_views, views.seed)
         self.views, self.labels = views, torch.as_tensor(labels, dtype=torch.long)
 
     def __len__(self) -> int:

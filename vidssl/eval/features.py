@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from vidssl.data.loading import EvalClips
+from vidssl.data.loading import eval_batch, eval_loader
 from vidssl.runtime import module_device
 
 
@@ -21,12 +20,12 @@ def extract_features(backbone: nn.Module, dataset, data, clips_per_video: int = 
     """
     backbone.eval()
     device = module_device(backbone)
-    loader = DataLoader(EvalClips(dataset, data, clips_per_video), batch_size=max(1, batch_size // clips_per_video),
-                        num_workers=data.num_workers, pin_memory=device.type == "cuda")
+    loader = eval_loader(dataset, data, clips_per_video, max(1, batch_size // clips_per_video), device)
     out = []
-    for clips in tqdm(loader, desc=desc, disable=not progress, mininterval=1.0, leave=False):
+    for batch in tqdm(loader, desc=desc, disable=not progress, mininterval=1.0, leave=False):
+        clips = eval_batch(batch, data, device)  # B x K x 3 x T x S x S: uint8 handed over, made float here
         b, k = clips.shape[:2]
-        f = backbone(clips.flatten(0, 1).to(device, non_blocking=True))  # (B*K) x D
+        f = backbone(clips.flatten(0, 1))  # (B*K) x D
         out.append(f.view(b, k, -1).float().cpu())
     per_clip = torch.cat(out).numpy().astype(np.float32)
     return per_clip.mean(1), per_clip

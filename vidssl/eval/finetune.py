@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from vidssl import checkpoint, runtime
 from vidssl.config import FinetuneConfig, to_dict
-from vidssl.data.loading import EvalClips, StepBatchSampler, ViewDataset
+from vidssl.data.loading import StepBatchSampler, ViewDataset, eval_batch, eval_loader
 from vidssl.errors import VidsslError
 from vidssl.eval.classifier import Classifier, LabelledViews
 from vidssl.stop import Stopped, sigterm_requests_stop
@@ -98,12 +98,12 @@ def predict_clips(model: nn.Module, test, data_cfg, clips_per_video: int, batch_
     Computed on the device the model is on; each batch of clips is moved there."""
     model.eval()
     device = runtime.module_device(model)
-    loader = DataLoader(EvalClips(test, data_cfg, clips_per_video), batch_size=max(1, batch_size // clips_per_video),
-                        num_workers=data_cfg.num_workers, pin_memory=device.type == "cuda")
+    loader = eval_loader(test, data_cfg, clips_per_video, max(1, batch_size // clips_per_video), device)
     out = []
-    for clips in tqdm(loader, desc="fine-tune: test clips", disable=not progress, mininterval=1.0, leave=False):
-        b, k = clips.shape[:2]  # clips: B x K x 3 x T x S x S
-        logits = model(clips.flatten(0, 1).to(device, non_blocking=True))
+    for batch in tqdm(loader, desc="fine-tune: test clips", disable=not progress, mininterval=1.0, leave=False):
+        clips = eval_batch(batch, data_cfg, device)  # B x K x 3 x T x S x S
+        b, k = clips.shape[:2]
+        logits = model(clips.flatten(0, 1))
         out.append(logits.float().softmax(-1).view(b, k, -1).cpu())
     return torch.cat(out)
 

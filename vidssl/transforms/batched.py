@@ -1,10 +1,10 @@
 """Colour augmentation of a whole batch at once, on whatever device the batch is on.
 
 The per-clip path (:func:`vidssl.transforms.spatial.apply_spatial`) runs in DataLoader
-workers on the CPU. With ``AugConfig.on_device`` the workers only crop, resize and flip
-(cheap, and the crop size differs per clip) and return each clip's colour parameters;
-the engine then applies colour jitter, grayscale and blur here, vectorised over the batch
-with each clip's own parameters, on the GPU. Given the same parameters the two paths give
+workers on the CPU. With ``AugConfig.on_device`` the workers only cut each clip's crop box
+(uint8) and return its colour parameters; after the hand-over each crop is resized and
+flipped (:func:`vidssl.transforms.views.finish_on_device`) and colour jitter, grayscale and
+blur are applied here, vectorised over the batch with each clip's own parameters, on the GPU. Given the same parameters the two paths give
 the same clips (to float rounding; tested).
 """
 

@@ -33,7 +33,11 @@ def mix_frame(video: torch.Tensor, frame: torch.Tensor, lam: float) -> torch.Ten
     """
     if not 0.0 <= lam <= 1.0:
         raise ValueError(f"mixing weight must be in [0, 1], got {lam}")
-    h, w = video.shape[-2:]
+    return (1 - lam) * video + lam * fit_frame(frame, *video.shape[-2:])[:, None]
+
+
+def fit_frame(frame: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """``frame`` (C, h', w') resized (bilinear) to ``h`` x ``w``; unchanged when it has that size."""
     if frame.shape[-2:] != (h, w):
         frame = F.interpolate(frame[None], size=(h, w), mode="bilinear", align_corners=False)[0]
-    return (1 - lam) * video + lam * frame[:, None]
+    return frame

@@ -165,6 +165,27 @@ def eval_view(video: torch.Tensor, size: int) -> torch.Tensor:
     return resized_crop(video, center_box(h, w), size)
 
 
+def centre_square(frames: np.ndarray) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> (3, T, s, s) uint8, s = min(H, W): the centred square, cut exactly (no resizing)."""
+    top, left, side, _ = center_box(*frames.shape[1:3])
+    return torch.from_numpy(np.ascontiguousarray(frames[:, top : top + side, left : left + side])).permute(3, 0, 1, 2)
+
+
+def eval_input(squares: torch.Tensor, size: int) -> torch.Tensor:
+    """(..., 3, T, s, s) uint8 centre squares -> (..., 3, T, size, size) normalised float32, on their device.
+
+    The same numbers as ``normalize(eval_view(to_float(frames), size))`` (bitwise on the CPU,
+    tested): the crop is exact on uint8, and ``/ 255``, the resize and the normalisation run
+    here, batched, after the hand-over. On a GPU the resize is CUDA's kernel (float rounding).
+    """
+    lead, (c, t, s, s2) = squares.shape[:-4], squares.shape[-4:]
+    x = squares.reshape(-1, c, t, s, s2).float().div_(255)  # N x 3 x T x s x s
+    n = x.shape[0]
+    y = F.interpolate(x.transpose(1, 2).reshape(n * t, c, s, s2), size=(size, size), mode="bilinear",
+                      align_corners=False, antialias=True)  # (N*T) x 3 x S x S, as resized_crop
+    return normalize(y.view(n, t, c, size, size).transpose(1, 2)).reshape(*lead, c, t, size, size)
+
+
 MEAN = (0.45, 0.45, 0.45)
 STD = (0.225, 0.225, 0.225)
 
