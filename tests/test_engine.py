@@ -154,6 +154,7 @@ def test_time_budget_resolves_and_records_a_step_count(tiny_pretrain):
     assert_same(weights(again.checkpoint), weights(res.checkpoint))
 
 
+@pytest.mark.filterwarnings("ignore:v. no recording groups")  # one video per recording here
 def test_a_time_budget_fills_the_frame_cache_before_its_clock_and_skips_an_unreadable_video(tiny_pretrain, tmp_path,
                                                                                            monkeypatch):
     from vidssl import engine
