@@ -16,6 +16,11 @@ Also timed: the hand-over of ready-made clips by two workers (the ceiling of any
 loader that ships float32 clips between processes), decoding the 320x240 originals with
 and without frame threads, and the cost per frame of turning decoded frames into RGB.
 
+The optional decord backend (``--decoder decord``, ``pip install 'vidssl[decoders]'``) is
+timed beside PyAV on the same files and clips in the same rounds, where it is installed:
+decoding every frame into full-size RGB (decord cannot hand out frames unconverted, so
+PyAV is timed doing the same), and the on-the-fly clip rows. Its rows end in "decord".
+
 Every rate is the best of ``--repeats`` interleaved rounds (the machine may be shared),
 timed after each file's packet index is built (one demux pass per file and process,
 timed on its own line; forked DataLoader workers inherit the parent's).
@@ -38,9 +43,10 @@ import torch
 from av.video.reformatter import VideoReformatter
 from torch.utils.data import DataLoader, Dataset
 
-from vidssl.data import decode
+from vidssl.data import decode, decode_decord
 from vidssl.data.cache import build_cache
 from vidssl.data.videos import ucf101
+from vidssl.errors import VidsslError
 
 UCF9 = Path(__file__).resolve().parents[1].parent / "shared/data/ucf101-9"
 CLIP = 16
@@ -137,6 +143,30 @@ def decode_rate(paths: list[str], threads: str) -> float:
     return decode_all(paths, threads) / (time.perf_counter() - t)
 
 
+def rgb_rate_pyav(paths: list[str]) -> float:
+    """Frames/s decoding every frame and converting it to a full-size RGB array, one thread."""
+    t, n, to_rgb = time.perf_counter(), 0, decode._RGB()
+    for p in paths:
+        with av.open(p) as c:
+            s = c.streams.video[0]
+            s.thread_type = decode.DECODE_THREADS
+            for f in c.decode(s):
+                to_rgb(f, (f.width, f.height))
+                n += 1
+    return n / (time.perf_counter() - t)
+
+
+def rgb_rate_decord(paths: list[str]) -> float:
+    """The same with decord: every frame as full-size RGB, one thread, fetched CHUNK frames at a time."""
+    decord = decode_decord.require()
+    t, n = time.perf_counter(), 0
+    for p in paths:
+        vr = decord.VideoReader(p, ctx=decord.cpu(0), num_threads=1)
+        for lo in range(0, len(vr), decode_decord.CHUNK):
+            n += len(vr.get_batch(list(range(lo, min(lo + decode_decord.CHUNK, len(vr))))).asnumpy())
+    return n / (time.perf_counter() - t)
+
+
 def decode_rate_2proc(pool, paths: list[str]) -> float:
     t = time.perf_counter()
     n = sum(pool.map(decode_all, [paths[0::2], paths[1::2]]))
@@ -218,9 +248,15 @@ def main() -> None:
         f"packet index of {len(paths)} files built in {time.perf_counter() - t:.2f} s, once per process; "
         + clip_work(paths, jobs)
     )
+    try:
+        decode_decord.require()
+        with_decord = True
+    except VidsslError as e:  # not installed: the message says what to install
+        print(f"decord rows skipped: {e}")
+        with_decord = False
     ctx = mp.get_context("fork")
     with tempfile.TemporaryDirectory(prefix="vidssl-bench-") as tmp, ctx.Pool(2) as pool:
-        rows = {}
+        rows, fly_decord = {}, {}
         for size, short in ((112, 128), (64, 64)):
             ds = full.subset(pick)
             ds.short_side, ds.frames = short, frames
@@ -230,9 +266,20 @@ def main() -> None:
             mb = sum(f.stat().st_size for f in (Path(tmp) / str(short)).glob("*.npy")) / 2**20
             notes[f"{size}px, 1 process, frame cache"] = f"build {build:.1f} s, {mb:,.0f} MB on disk"
             rows[size] = (Clips(ds, jobs, size), Clips(ds, jobs, size, seek=False), Clips(cached, jobs, size))
+            if with_decord:
+                dds = full.subset(pick)
+                dds.short_side, dds.frames, dds.decoder = short, frames, "decord"
+                t = time.perf_counter()
+                build_cache(dds, Path(tmp) / f"{short}-decord", short, progress=False)
+                notes[f"{size}px, 1 process, on the fly, decord"] = (
+                    f"frame cache build with decord {time.perf_counter() - t:.1f} s (PyAV: {build:.1f} s)")
+                fly_decord[size] = Clips(dds, jobs, size)
+        on_the_fly = [("64px, 2 workers, on the fly", rows[64][0])]
+        if with_decord:
+            on_the_fly.append(("64px, 2 workers, on the fly, decord", fly_decord[64]))
         loaders = {
             name: DataLoader(c, batch_size=16, num_workers=2, persistent_workers=True, multiprocessing_context=ctx)
-            for name, c in (("64px, 2 workers, on the fly", rows[64][0]), ("64px, 2 workers, frame cache", rows[64][2]),
+            for name, c in (*on_the_fly, ("64px, 2 workers, frame cache", rows[64][2]),
                             ("2 workers, ready-made float32 clips (hand-over only)", Ready(len(jobs), torch.float32)),
                             ("2 workers, ready-made uint8 clips (hand-over only)", Ready(len(jobs), torch.uint8)))
         }
@@ -243,8 +290,14 @@ def main() -> None:
             keep("PyAV decode only, 1 process, 1 thread", decode_rate(paths, "SLICE"), "frames/s")
             keep("PyAV decode only, 1 process, frame threads (AUTO)", decode_rate(paths, "AUTO"), "frames/s")
             keep("PyAV decode only, 2 processes", decode_rate_2proc(pool, paths), "frames/s")
+            keep("PyAV decode + full-size RGB, 1 process, 1 thread", rgb_rate_pyav(paths), "frames/s")
+            if with_decord:
+                keep("decord decode + full-size RGB, 1 process, 1 thread", rgb_rate_decord(paths), "frames/s")
             keep("320x240 originals: PyAV decode only, 1 thread", decode_rate(originals, "SLICE"), "frames/s")
             keep("320x240 originals: PyAV decode only, frame threads (AUTO)", decode_rate(originals, "AUTO"), "frames/s")
+            keep("320x240 originals: PyAV decode + full-size RGB, 1 thread", rgb_rate_pyav(originals), "frames/s")
+            if with_decord:
+                keep("320x240 originals: decord decode + full-size RGB, 1 thread", rgb_rate_decord(originals), "frames/s")
             for name, us in conversion_us(paths).items():
                 best[name], unit[name] = min(best.get(name, float("inf")), us), "us/frame"
             keep("1 process: open + seek + decode to the clip's end, no conversion", clip_floor(paths, jobs))
@@ -252,6 +305,8 @@ def main() -> None:
                 keep(f"{size}px, 1 process, on the fly", clips_per_s(fly))
                 keep(f"{size}px, 1 process, on the fly, never seeking", clips_per_s(noseek))
                 keep(f"{size}px, 1 process, frame cache", clips_per_s(cache))
+                if with_decord:
+                    keep(f"{size}px, 1 process, on the fly, decord", clips_per_s(fly_decord[size]))
             for name, loader in loaders.items():
                 keep(name, loader_clips_per_s(loader))
     raw1 = max(best["PyAV decode only, 1 process, 1 thread"], best["PyAV decode only, 1 process, frame threads (AUTO)"])
@@ -276,6 +331,19 @@ def main() -> None:
         print(f"{size}px: the cache delivers {one:.1f}x the clips/s of decoding on the fly (1 process)")
     two = best["64px, 2 workers, frame cache"] / best["64px, 2 workers, on the fly"]
     print(f"64px: {two:.1f}x with 2 DataLoader workers")
+    if with_decord:
+        pairs = [("decode + full-size RGB, 1 process, 1 thread", "PyAV decode + full-size RGB, 1 process, 1 thread",
+                  "decord decode + full-size RGB, 1 process, 1 thread"),
+                 ("320x240 originals, decode + full-size RGB", "320x240 originals: PyAV decode + full-size RGB, 1 thread",
+                  "320x240 originals: decord decode + full-size RGB, 1 thread"),
+                 *((f"{size}px clips, 1 process, on the fly", f"{size}px, 1 process, on the fly",
+                    f"{size}px, 1 process, on the fly, decord") for size in rows),
+                 ("64px clips, 2 workers, on the fly", "64px, 2 workers, on the fly",
+                  "64px, 2 workers, on the fly, decord")]
+        print("\ndecord over PyAV (same files, clips and rounds; > 1: decord faster):")
+        for what, pyav_row, decord_row in pairs:
+            r = best[decord_row] / best[pyav_row]
+            print(f"  {what}: {r:.2f}x ({'decord' if r > 1 else 'PyAV'} faster)")
 
 
 if __name__ == "__main__":

@@ -282,8 +282,8 @@ def retrieve(video: str, embeddings: str | Path, k: int = 5, *, label_set: str |
     ``device`` with ``threads`` CPU threads.
     """
     from vidssl.config import DataConfig
-    from vidssl.data import decode
     from vidssl.data.base import ArrayVideoDataset
+    from vidssl.data.decoders import get_decoder
     from vidssl.eval import embed as emb
 
     coll = emb.load_embeddings(embeddings)
@@ -299,7 +299,7 @@ def retrieve(video: str, embeddings: str | Path, k: int = 5, *, label_set: str |
     model, pcfg, _ = load_pretrain_checkpoint(ck)
     model.to(dev)
     data = from_dict(DataConfig, coll.meta["data"]) if "data" in coll.meta else pcfg.data
-    frames = decode.read_all(video, data.cache_short_side)  # T x H x W x 3
+    frames = get_decoder(data.decoder).read_all(video, data.cache_short_side)  # T x H x W x 3, as in training
     if min(frames.shape[1:3]) < data.crop_size:
         raise VidsslError(f"{video} is {frames.shape[2]}x{frames.shape[1]}, smaller than the {data.crop_size} px crop")
     query = ArrayVideoDataset(frames[None], {}, {}, name=str(video))

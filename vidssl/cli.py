@@ -67,6 +67,9 @@ HELP = {
                    " steps and recorded in config.json (repeat exactly with --steps)",
     "bg_mix_p": "probability of blending a frame of another video into a view (scene stops identifying a clip)",
     "bg_mix_max": "largest blending weight of that frame",
+    "decoder": "pyav | decord: the library that decodes real video. decord needs pip install 'vidssl[decoders]'; "
+               "its full-size frames equal PyAV's, resized ones differ by ~2 levels in 255 (own frame-cache entries); "
+               "PyAV measured faster (README, Real video)",
     "group_pattern": "--dataset folder without train/ and test/: regex on file names whose first group names the "
     "recording group, kept on one side of the split (default: UCF-style _gNN_cNN when every name has one)",
 }

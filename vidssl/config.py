@@ -20,6 +20,7 @@ class DataConfig:
     split: int = 1  # official split k (1-3) for ucf101 / hmdb51
     frame_cache: bool = True  # decode each video once into an on-disk uint8 cache
     cache_short_side: int = 64  # real video is resized to this short side (cached or decoded on the fly)
+    decoder: str = "pyav"  # pyav | decord (optional: pip install 'vidssl[decoders]'); see vidssl.data.decoders
     clip_frames: int = 8  # m: frames per clip
     stride: int = 1  # take every stride-th frame
     crop_size: int = 32  # side of the square network input

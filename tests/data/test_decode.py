@@ -3,20 +3,10 @@ import shutil
 
 import numpy as np
 import pytest
-from video_helpers import barcode_frames, read_barcode, ucf9, write_audio_only, write_video
+from video_helpers import FORMATS, barcode_frames, read_barcode, ucf9, write_audio_only, write_video
 
 from vidssl.data import decode
 from vidssl.data.decode import MAX_SHORTFALL, VideoError, output_size, probe, read_all, read_frames
-
-# (codec, file name, writer options): MPEG-4 in AVI as UCF101/HMDB51, H.264 with B-frames
-# in MP4 (frames reordered), VP9 in MKV, VP8 in WebM, MJPEG in MOV
-FORMATS = [
-    ("mpeg4", "v.avi", {}),
-    ("libx264", "v.mp4", {"gop": 10, "b_frames": 3}),
-    ("libvpx-vp9", "v.mkv", {}),
-    ("libvpx", "v.webm", {}),
-    ("mjpeg", "v.mov", {"pix_fmt": "yuvj420p"}),
-]
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,16 @@ import pytest
 
 UCF9 = Path(__file__).resolve().parents[2].parent / "shared/data/ucf101-9"
 
+# (codec, file name, writer options): MPEG-4 in AVI as UCF101/HMDB51, H.264 with B-frames
+# in MP4 (frames reordered), VP9 in MKV, VP8 in WebM, MJPEG in MOV
+FORMATS = [
+    ("mpeg4", "v.avi", {}),
+    ("libx264", "v.mp4", {"gop": 10, "b_frames": 3}),
+    ("libvpx-vp9", "v.mkv", {}),
+    ("libvpx", "v.webm", {}),
+    ("mjpeg", "v.mov", {"pix_fmt": "yuvj420p"}),
+]
+
 
 def ucf9(*needed: str) -> Path:
     """The ucf101-9 sample of real UCF101 clips, or skip the test.

@@ -21,15 +21,21 @@ import numpy as np
 from tqdm import tqdm
 
 from vidssl.data import decode
+from vidssl.data.decoders import get_decoder
 from vidssl.errors import VidsslError
 from vidssl.io import atomic_write
 
 
-def entry_path(cache_dir: str | Path, source: str | Path, short_side: int | None) -> Path:
-    """Where the cache entry of ``source`` at ``short_side`` lives (it may not exist yet)."""
+def entry_path(cache_dir: str | Path, source: str | Path, short_side: int | None,
+               conversion: str = decode.CONVERSION) -> Path:
+    """Where the cache entry of ``source`` at ``short_side`` lives (it may not exist yet).
+
+    ``conversion``: how the decoder converts and resizes frames (its
+    ``CONVERSION``, see :mod:`vidssl.data.decoders`), so that backends whose resized
+    frames differ never read each other's entries."""
     path, size, mtime = decode.file_key(source)
     who = hashlib.sha1(path.encode()).hexdigest()[:16]
-    flavour = hashlib.sha1(f"{short_side or 0}|{decode.CONVERSION}".encode()).hexdigest()[:8]
+    flavour = hashlib.sha1(f"{short_side or 0}|{conversion}".encode()).hexdigest()[:8]
     version = hashlib.sha1(f"{size}|{mtime}".encode()).hexdigest()[:12]
     return Path(cache_dir) / f"{who}-{flavour}-{version}.npy"
 
@@ -60,13 +66,16 @@ class CachedVideoDataset:
     """A file-backed dataset read from the frame cache (entries built on first use).
 
     Frames are ``(len(indices), H, W, 3)`` uint8 with ``min(H, W) == short_side``
-    (None keeps the stored size). ``num_frames`` is the base dataset's; indices past a
+    (None keeps the stored size), decoded by the base dataset's ``decoder`` (PyAV if it
+    names none). ``num_frames`` is the base dataset's; indices past a
     video's cached length read its last frame (the two counts differ only for a
     damaged file or a stale index).
     """
 
     def __init__(self, dataset, cache_dir: str | Path, short_side: int | None) -> None:
         self.base, self.cache_dir, self.short_side = dataset, Path(cache_dir), short_side
+        self.decoder: str = getattr(dataset, "decoder", "pyav")
+        get_decoder(self.decoder)  # unknown or not installed: say so now
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.name, self.labels, self.class_names = dataset.name, dataset.labels, dataset.class_names
         self.split_rule: str | None = getattr(dataset, "split_rule", None)
@@ -80,7 +89,8 @@ class CachedVideoDataset:
         return self.base.source(i)
 
     def entry(self, i: int) -> Path:
-        return entry_path(self.cache_dir, self.base.source(i), self.short_side)
+        return entry_path(self.cache_dir, self.base.source(i), self.short_side,
+                          get_decoder(self.decoder).CONVERSION)
 
     def is_cached(self, i: int) -> bool:
         return self.entry(i).is_file()
@@ -95,7 +105,7 @@ class CachedVideoDataset:
             if not isinstance(e, FileNotFoundError):
                 warnings.warn(f"{path}: damaged frame-cache entry ({type(e).__name__}); decoding "
                               f"{self.base.source(i)} again", stacklevel=2)
-            frames = decode.read_all(self.base.source(i), self.short_side)
+            frames = get_decoder(self.decoder).read_all(self.base.source(i), self.short_side)
             write_entry(path, frames)
         return frames
 

@@ -1,8 +1,9 @@
 """Datasets of video files: a folder of videos, UCF101 and HMDB51 with their official splits.
 
 All implement :class:`vidssl.data.base.VideoDataset` with one label set, ``"class"``,
-and decode with PyAV on the fly (wrap them in
-:class:`vidssl.data.cache.CachedVideoDataset` to decode each video once).
+and decode on the fly with their ``decoder`` (PyAV by default; see
+:mod:`vidssl.data.decoders`; wrap them in :class:`vidssl.data.cache.CachedVideoDataset`
+to decode each video once).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from vidssl.data import decode
+from vidssl.data.decoders import get_decoder
 from vidssl.data.index import find_videos
 from vidssl.errors import VidsslError
 
@@ -25,6 +27,7 @@ class VideoList:
 
     frames: known frame counts (e.g. from an index); unknown ones are probed on first use.
     short_side: frames are resized so that ``min(H, W) == short_side`` (None: as stored).
+    decoder: the decoding backend, ``"pyav"`` | ``"decord"`` (:mod:`vidssl.data.decoders`).
     split_rule: how these videos were separated from the other split, in words (recorded
     in the evaluation protocol).
     """
@@ -39,7 +42,9 @@ class VideoList:
         name: str,
         frames: Sequence[int] | None = None,
         short_side: int | None = None,
+        decoder: str = "pyav",
     ) -> None:
+        get_decoder(decoder)  # unknown or not installed: say so now, not in a DataLoader worker
         if len(labels) != len(paths):
             raise ValueError(f"{len(paths)} paths but {len(labels)} labels")
         self.paths = [str(p) for p in paths]
@@ -48,6 +53,7 @@ class VideoList:
         self.name = name
         self.frames = list(frames) if frames is not None else [None] * len(self.paths)
         self.short_side = short_side
+        self.decoder = decoder
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -59,7 +65,7 @@ class VideoList:
 
     def read_frames(self, i: int, indices: np.ndarray) -> np.ndarray:
         """``(len(indices), H, W, 3)`` uint8 RGB frames of video ``i``."""
-        return decode.read_frames(self.paths[i], indices, self.short_side)
+        return get_decoder(self.decoder).read_frames(self.paths[i], indices, self.short_side)
 
     def source(self, i: int) -> str:
         return self.paths[i]
@@ -68,7 +74,8 @@ class VideoList:
         """The videos at positions ``keep``, labels and known frame counts carried over."""
         keep = list(keep)
         out = VideoList([self.paths[i] for i in keep], self.labels["class"][keep].tolist(),
-                        self.class_names["class"], name or self.name, [self.frames[i] for i in keep], self.short_side)
+                        self.class_names["class"], name or self.name, [self.frames[i] for i in keep], self.short_side,
+                        self.decoder)
         out.split_rule = self.split_rule
         return out
 
@@ -82,7 +89,7 @@ class VideoFolder(VideoList):
     """
 
     def __init__(self, root: str | Path, short_side: int | None = None, class_names: list[str] | None = None,
-                 name: str | None = None) -> None:
+                 name: str | None = None, decoder: str = "pyav") -> None:
         root = Path(root)
         files = find_videos(root)
         if not files:
@@ -91,7 +98,7 @@ class VideoFolder(VideoList):
         classes = class_names if class_names is not None else sorted({t for t in top if t is not None})
         lookup = {c: k for k, c in enumerate(classes)}
         labels = [lookup.get(t, -1) if t is not None else -1 for t in top]
-        super().__init__(files, labels, classes, name or root.name, short_side=short_side)
+        super().__init__(files, labels, classes, name or root.name, short_side=short_side, decoder=decoder)
 
 
 def _video_dir(root: Path) -> Path:
@@ -116,7 +123,8 @@ def _resolve(video_dir: Path, rel: str, where: str) -> Path:
     raise VidsslError(f"{where} names {rel}, but {p} does not exist; the download may be incomplete")
 
 
-def ucf101(root: str | Path, split: int = 1, subset: str = "train", short_side: int | None = None) -> VideoList:
+def ucf101(root: str | Path, split: int = 1, subset: str = "train", short_side: int | None = None,
+           decoder: str = "pyav") -> VideoList:
     """UCF101 official split ``split`` (1-3), ``subset`` "train" or "test".
 
     Reads ``root/classInd.txt`` ("1 ApplyEyeMakeup"), ``trainlist0k.txt`` ("path label")
@@ -145,10 +153,11 @@ def ucf101(root: str | Path, split: int = 1, subset: str = "train", short_side: 
             raise VidsslError(f"{where}: label {parts[1]!r} does not match class {cls} ({classes[cls] + 1} in {ind})")
         paths.append(_resolve(video_dir, parts[0], where))
         labels.append(classes[cls])
-    return VideoList(paths, labels, names, f"ucf101-s{split}-{subset}", short_side=short_side)
+    return VideoList(paths, labels, names, f"ucf101-s{split}-{subset}", short_side=short_side, decoder=decoder)
 
 
-def hmdb51(root: str | Path, split: int = 1, subset: str = "train", short_side: int | None = None) -> VideoList:
+def hmdb51(root: str | Path, split: int = 1, subset: str = "train", short_side: int | None = None,
+           decoder: str = "pyav") -> VideoList:
     """HMDB51 official split ``split`` (1-3), ``subset`` "train" or "test".
 
     Split files ``<class>_test_split<k>.txt`` (in ``root``, ``root/splits`` or
@@ -175,7 +184,7 @@ def hmdb51(root: str | Path, split: int = 1, subset: str = "train", short_side: 
             if parts[1] == code:
                 paths.append(_resolve(video_dir, f"{cls}/{parts[0]}", f"{f}:{n}"))
                 labels.append(k)
-    return VideoList(paths, labels, names, f"hmdb51-s{split}-{subset}", short_side=short_side)
+    return VideoList(paths, labels, names, f"hmdb51-s{split}-{subset}", short_side=short_side, decoder=decoder)
 
 
 UCF_GROUP_PATTERN = r"_g(\d+)_c\d+"  # v_Class_g08_c01.avi: clips c01, c02... cut from recording g08
@@ -253,8 +262,8 @@ def open_video_dataset(data, *, split_seed: int = 0, progress: bool = True) -> t
     "ucf101" / "hmdb51": official split ``data.split``. The datasets' ``split_rule`` says which. Every video is indexed once
     (:func:`vidssl.data.index.index_dataset`, resumable, kept under ``data.cache_dir``);
     videos that cannot be decoded are dropped with one warning naming the problem list.
-    Frames are resized to ``data.cache_short_side`` and, with ``data.frame_cache``, read
-    from the frame cache (filled as videos are first read; see :mod:`vidssl.data.cache`).
+    Frames are decoded by ``data.decoder``, resized to ``data.cache_short_side`` and, with
+    ``data.frame_cache``, read from the frame cache (filled as videos are first read; see :mod:`vidssl.data.cache`).
     """
     import warnings
 
@@ -267,20 +276,22 @@ def open_video_dataset(data, *, split_seed: int = 0, progress: bool = True) -> t
     root, side = Path(data.root), data.cache_short_side
     if not root.is_dir():
         raise VidsslError(f"--root {root} is not a directory")
+    get_decoder(data.decoder)  # unknown or not installed: one line saying what to install, before any indexing
     if data.crop_size > side:
         raise VidsslError(f"--crop-size {data.crop_size} is larger than the frames' short side {side}; "
                           f"use --crop-size <= {side} or --cache-short-side >= {data.crop_size}")
     if data.dataset == "folder":
         if (root / "train").is_dir() and (root / "test").is_dir():
             classes = sorted({p.name for d in ("train", "test") for p in (root / d).iterdir() if p.is_dir()})
-            train = VideoFolder(root / "train", side, classes, f"{root.name}-train")
-            test = VideoFolder(root / "test", side, classes, f"{root.name}-test")
+            train = VideoFolder(root / "train", side, classes, f"{root.name}-train", data.decoder)
+            test = VideoFolder(root / "test", side, classes, f"{root.name}-test", data.decoder)
             train.split_rule = test.split_rule = "the train/ and test/ folders as given"
         else:
-            train, test = stratified_split(VideoFolder(root, side), split_seed, group_pattern=data.group_pattern)
+            everything = VideoFolder(root, side, decoder=data.decoder)
+            train, test = stratified_split(everything, split_seed, group_pattern=data.group_pattern)
     elif data.dataset in ("ucf101", "hmdb51"):
         make = ucf101 if data.dataset == "ucf101" else hmdb51
-        train, test = make(root, data.split, "train", side), make(root, data.split, "test", side)
+        train, test = (make(root, data.split, part, side, data.decoder) for part in ("train", "test"))
         train.split_rule = test.split_rule = f"official {data.dataset} split {data.split}"
     else:
         raise VidsslError(f"unknown dataset {data.dataset!r}; choose one of: synthetic, folder, ucf101, hmdb51")
