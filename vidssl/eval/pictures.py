@@ -125,11 +125,12 @@ def retrieval_grid(queries, query_ids: Sequence[int], gallery, neighbour_ids: np
                  for row in cells]
         steps = max(len(c) for row in clips for c in row)
         first = [[c[0] for c in row] for row in clips]
-        cell_w = 1.0 + 0.2 * (clips[0][0].shape[2] / clips[0][0].shape[1] - 1)
+        aspect = clips[0][0].shape[2] / clips[0][0].shape[1]  # one frame per cell: larger cells than the stills
+        cell_w, row_h = 0.25 + 0.8 * aspect, 1.05
     else:
         first = [[middle_frames(ds, i, frames_per_video) for ds, i, _ in row] for row in cells]
-        cell_w = 1.5
-    fig = _figure(0.4 + cell_w * (k + 1), 0.35 + 0.78 * rows)
+        cell_w, row_h = 1.5, 0.78
+    fig = _figure(0.4 + cell_w * (k + 1), 0.35 + row_h * rows)
     axes = fig.subplots(rows, k + 1, squeeze=False)
     shown = []
     for r, qi in enumerate(query_ids):
