@@ -3,7 +3,7 @@ import shutil
 
 import numpy as np
 import pytest
-from video_helpers import FORMATS, barcode_frames, read_barcode, ucf9, write_audio_only, write_video
+from video_helpers import BAD_FILES, FORMATS, barcode_frames, read_barcode, ucf9, write_video
 
 from vidssl.data import decode
 from vidssl.data.decode import MAX_SHORTFALL, VideoError, output_size, probe, read_all, read_frames
@@ -109,15 +109,7 @@ def test_wrong_extension_is_read_by_content(videos, tmp_path):
     assert read_barcode(read_frames(renamed, [3, 40])).tolist() == [3, 40]
 
 
-@pytest.mark.parametrize(
-    "make, status",
-    [
-        (lambda p: p.write_bytes(b""), "empty"),
-        (lambda p: p.write_text("this is not a video\n" * 40), "unreadable"),
-        (lambda p: None, "missing"),
-        (lambda p: write_audio_only(p.with_suffix(".mp4")).rename(p), "no_video"),
-    ],
-)
+@pytest.mark.parametrize("make, status", BAD_FILES)
 def test_bad_files_raise_clear_errors(tmp_path, make, status):
     path = tmp_path / "bad.avi"
     make(path)

@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from video_helpers import FORMATS, barcode_frames, read_barcode, ucf9, write_audio_only, write_video
+from video_helpers import BAD_FILES, FORMATS, barcode_frames, read_barcode, ucf9, write_video
 
 from vidssl.config import DataConfig
 from vidssl.data import decode, decode_decord
@@ -128,15 +128,7 @@ def test_truncated_file_reads_what_probe_counts(dd, tmp_path):
     assert np.array_equal(dd.read_all(cut), decode.read_all(cut))
 
 
-@pytest.mark.parametrize(
-    "make, status",
-    [
-        (lambda p: p.write_bytes(b""), "empty"),
-        (lambda p: p.write_text("this is not a video\n" * 40), "unreadable"),
-        (lambda p: None, "missing"),
-        (lambda p: write_audio_only(p.with_suffix(".mp4")).rename(p), "no_video"),
-    ],
-)
+@pytest.mark.parametrize("make, status", BAD_FILES)
 def test_bad_files_raise_pyavs_errors(dd, tmp_path, make, status):
     path = tmp_path / "bad.avi"
     make(path)

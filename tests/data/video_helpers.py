@@ -103,3 +103,12 @@ def _write_silence(container, stream) -> None:
             container.mux(p)
     for p in stream.encode():
         container.mux(p)
+
+
+# (make a bad file at a path, the VideoError status a decoder must give for it)
+BAD_FILES = [
+    (lambda p: p.write_bytes(b""), "empty"),
+    (lambda p: p.write_text("this is not a video\n" * 40), "unreadable"),
+    (lambda p: None, "missing"),
+    (lambda p: write_audio_only(p.with_suffix(".mp4")).rename(p), "no_video"),
+]
