@@ -32,6 +32,13 @@ def test_compare_runs_every_seed_beside_both_baselines_and_resumes(tiny_pretrain
     again = compare(cfg)
     assert (ck.stat().st_mtime_ns, res.stat().st_mtime_ns) == before
     assert again["summary"] == report["summary"]
+    # a compare folder moved elsewhere is still done: its runs are found, not trained again
+    moved = tmp_path / "moved"
+    (tmp_path / "cmp").rename(moved)
+    before = (moved / "simclr-seed0" / "checkpoints" / "last.pt").stat().st_mtime_ns
+    assert compare(dataclasses.replace(cfg, out_dir=str(moved)))["summary"] == report["summary"]
+    assert (moved / "simclr-seed0" / "checkpoints" / "last.pt").stat().st_mtime_ns == before
+    moved.rename(tmp_path / "cmp")
     # the gain is read against the strongest random-init row, metric by metric
     for name, g in report["gains"]["simclr"].items():
         base = {b: r[name]["mean"] for b, r in rows.items() if b.startswith("random_init") and name in r}

@@ -71,7 +71,10 @@ def _done(path: Path, want: dict[str, Any]) -> dict[str, Any] | None:
         res = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    return res if res.get("compare_eval_config") == want else None
+    def what(cfg: dict[str, Any] | None) -> dict[str, Any] | None:  # a moved or renamed folder is the same run
+        return None if cfg is None else {k: v for k, v in cfg.items() if k != "out_dir"}
+
+    return res if what(res.get("compare_eval_config")) == what(want) else None
 
 
 @holds_out_dir("compare", lambda cfg: cfg.out_dir)
