@@ -35,9 +35,10 @@ def test_compare_runs_every_seed_beside_both_baselines_and_resumes(tiny_pretrain
     # a compare folder moved elsewhere is still done: its runs are found, not trained again
     moved = tmp_path / "moved"
     (tmp_path / "cmp").rename(moved)
-    before = (moved / "simclr-seed0" / "checkpoints" / "last.pt").stat().st_mtime_ns
+    files = [moved / "simclr-seed0" / "checkpoints" / "last.pt", moved / "simclr-seed0" / "results.json"]
+    before = [f.stat().st_mtime_ns for f in files]
     assert compare(dataclasses.replace(cfg, out_dir=str(moved)))["summary"] == report["summary"]
-    assert (moved / "simclr-seed0" / "checkpoints" / "last.pt").stat().st_mtime_ns == before
+    assert [f.stat().st_mtime_ns for f in files] == before  # neither trained nor evaluated again
     moved.rename(tmp_path / "cmp")
     # the gain is read against the strongest random-init row, metric by metric
     for name, g in report["gains"]["simclr"].items():
