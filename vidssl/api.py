@@ -89,9 +89,14 @@ def _mean_metrics(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {**mean(runs), "folds": len(runs)}
 
 
-@holds_out_dir("eval", lambda checkpoint_path, cfg=None, *, write=True: (cfg or EvalConfig()).out_dir if write else None)
-def evaluate(checkpoint_path: str | Path, cfg: EvalConfig | None = None, *, write: bool = True) -> dict[str, Any]:
+@holds_out_dir("eval", lambda checkpoint_path, cfg=None, *, write=True, random_init=True:
+               (cfg or EvalConfig()).out_dir if write else None)
+def evaluate(checkpoint_path: str | Path, cfg: EvalConfig | None = None, *, write: bool = True,
+             random_init: bool = True) -> dict[str, Any]:
     """Evaluate a pretrained checkpoint beside the random-init backbone of the same architecture.
+
+    ``random_init=False`` scores the trained backbone alone (``vidssl compare`` evaluates the
+    random inits once per seed and network and shares them between rows).
 
     Returns the results dict that is also written to ``cfg.out_dir/results.json``, with
     the full protocol (data, split sizes, clip length and stride, clips per video, crop
@@ -108,10 +113,11 @@ def evaluate(checkpoint_path: str | Path, cfg: EvalConfig | None = None, *, writ
     holdout_rule, folds = "the dataset's test split", None
     if cfg.holdout == "val":  # choosing a setting: score on validation parts of train, never on test
         folds, holdout_rule = validation_folds(train, cfg.seed)
-    random_init = build_model(pcfg)  # the trained model's exact starting weights
+    backbones = {"ssl": model.backbone}
+    if random_init:
+        backbones["random_init"] = build_model(pcfg).backbone  # the trained model's exact starting weights
     t0 = time.perf_counter()
-    results = evaluate_backbones({"ssl": model.backbone, "random_init": random_init.backbone}, train, test, data, cfg,
-                                 folds)
+    results = evaluate_backbones(backbones, train, test, data, cfg, folds)
     report = {
         "protocol": {
             "dataset": data.dataset, "train_split": train.name, "test_split": test.name,

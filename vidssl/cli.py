@@ -33,6 +33,8 @@ HELP = {
     "temporal_shift": "max random shift s of each view's start, in frames",
     "hflip_p": "probability of a horizontal flip (changes left/right motion!)",
     "framewise": "draw spatial augmentation per frame instead of once per clip",
+    "backbone": "r3d18 | r3d10 | r3d34 (3D ResNets) | r2d18 (a 2D ResNet-18 on every frame, features averaged over "
+                "time: the appearance-only baseline)",
     "width": "channel multiplier of the backbone (1.0 = reference R3D-18)",
     "steps": "optimiser steps (the training budget)",
     "resume": "continue the run in --out from its last checkpoint (refused if any setting but where and how it"
@@ -70,6 +72,8 @@ HELP = {
     "decoder": "pyav | decord: the library that decodes real video. decord needs pip install 'vidssl[decoders]'; "
                "its full-size frames equal PyAV's, resized ones differ by ~2 levels in 255 (own frame-cache entries); "
                "PyAV measured faster (README, Real video)",
+    "classes": "comma-separated class names to keep (video datasets), labels renumbered in this order; e.g. "
+               "pretrain on some actions and evaluate on others (default: all)",
     "group_pattern": "--dataset folder without train/ and test/: regex on file names whose first group names the "
     "recording group, kept on one side of the split (default: UCF-style _gNN_cNN when every name has one)",
 }
@@ -172,6 +176,12 @@ def build_parser(preset: str | None = None, recorded: dict[str, Any] | None = No
     cmp = sub.add_parser("compare", help="methods x seeds at one budget, each beside random init: mean ± std table")
     training_flags(cmp, "runs/compare")
     cmp.add_argument("--methods", default="simclr", help="comma-separated methods (default: simclr)")
+    cmp.add_argument("--variants", default=None, metavar="FILE",
+                     help="a JSON (or TOML) file of named flag sets, one row each, instead of --methods: e.g. "
+                     '{"recipe": {}, "framewise": {"framewise": true}, "moco": {"method": "moco_v1"}}; also '
+                     '"supervised": true, "random_init_only": true, "eval_data": {...} (see vidssl.variants)')
+    cmp.add_argument("--reference", default=None, metavar="ROW",
+                     help="the row every other is paired against, seed by seed (default: the first)")
     cmp.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds, one run each (default: 0 1 2)")
     cmp.add_argument("--clips-per-video", type=int, default=4, help=HELP["clips_per_video"] + " (default: 4)")
     cmp.add_argument("--holdout", default="test", choices=("test", "val"),
@@ -266,7 +276,7 @@ def run(argv: list[str] | None = None) -> int:
         extra = "report.html, " if ns.report else ""
         print(f"run folder: {ns.out_dir} ({extra}results.json, loss_curve.png, config.json, checkpoints/last.pt)")
     elif ns.command == "compare":
-        from vidssl.compare import CompareConfig, compare, format_gains, format_table
+        from vidssl.compare import CompareConfig, compare, format_gains, format_paired, format_table
 
         pcfg = _pretrain_config(ns)
         ft = None
@@ -276,14 +286,19 @@ def run(argv: list[str] | None = None) -> int:
                                 scratch_backbone_lr_ratio=ns.finetune_scratch_ratio,
                                 clips_per_video=ns.clips_per_video, progress=pcfg.progress, device=pcfg.device,
                                 threads=pcfg.threads)
+        from vidssl.variants import load_variants
+
+        variants = tuple(load_variants(ns.variants)) if ns.variants else None
         cfg = CompareConfig(out_dir=ns.out_dir, methods=tuple(m.strip() for m in ns.methods.split(",") if m.strip()),
-                            seeds=tuple(ns.seeds), pretrain=pcfg, finetune=ft,
+                            seeds=tuple(ns.seeds), pretrain=pcfg, finetune=ft, variants=variants, reference=ns.reference,
                             eval=EvalConfig(clips_per_video=ns.clips_per_video, holdout=ns.holdout,
                                             bn_recalibrate=ns.bn_recalibrate, progress=pcfg.progress,
                                             device=pcfg.device, threads=pcfg.threads))
         report = compare(cfg)
         print(format_table(report["summary"]))
         print("\n" + format_gains(report["summary"]))
+        if report["paired"]:
+            print("\n" + format_paired(report["paired"], report["protocol"]["reference"]))
         print(f"\nresults: {os.path.join(ns.out_dir, 'compare.json')}, compare.md and compare.html")
     elif ns.command == "finetune":
         entry = api.finetune_run(ns.run_dir, _pick(FinetuneConfig, ns), label_set=ns.label_set)

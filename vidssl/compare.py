@@ -27,6 +27,7 @@ from vidssl.errors import VidsslError
 from vidssl.io import atomic_write, ensure_writable_dir, write_json
 from vidssl.lock import holds_out_dir
 from vidssl.runlog import log_eval_metrics
+from vidssl.variants import Variant, apply_variant, eval_data_of
 
 METRICS = (("linear", ("linear_probe", "accuracy")), ("kNN", ("knn", "accuracy")), ("R@1", ("retrieval", "R@1")),
            ("R@5", ("retrieval", "R@5")))
@@ -35,38 +36,87 @@ METRICS = (("linear", ("linear_probe", "accuracy")), ("kNN", ("knn", "accuracy")
 @dataclass
 class CompareConfig:
     out_dir: str = "runs/compare"
-    methods: tuple[str, ...] = ("simclr",)
+    methods: tuple[str, ...] = ("simclr",)  # one row per method (when ``variants`` is None)
     seeds: tuple[int, ...] = (0, 1, 2)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)  # method, seed and out_dir are set per run
     eval: EvalConfig = field(default_factory=EvalConfig)  # seed and out_dir are set per run
     finetune: FinetuneConfig | None = None  # None: no fine-tuning
     rgb_baseline: bool = True  # also evaluate random init on RGB clips when the input is not RGB
+    variants: tuple[Variant, ...] | None = None  # named flag sets, one row each (vidssl.variants); None: ``methods``
+    reference: str | None = None  # the row every other is paired against, seed by seed (default: the first)
+
+    def rows(self) -> list[Variant]:
+        """The table's rows: the variants, or one per method."""
+        if self.variants:
+            return list(self.variants)
+        return [Variant(m, {"method": m}) for m in self.methods]
 
     def validate(self) -> None:
+        from vidssl.backbones import BACKBONES
         from vidssl.methods import METHODS
 
         if not self.methods or not self.seeds:
             raise VidsslError("compare needs at least one method and one seed")
-        unknown = [m for m in self.methods if m not in METHODS]
-        if unknown:
-            raise VidsslError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(sorted(METHODS))}")
+        if self.variants is None:
+            unknown = [m for m in self.methods if m not in METHODS]
+            if unknown:
+                raise VidsslError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(sorted(METHODS))}")
+        names = [v.name for v in self.rows()]
+        if len(set(names)) != len(names):
+            raise VidsslError(f"row names must differ, got {names}")
+        if self.reference is not None and self.reference not in names:
+            raise VidsslError(f"--reference {self.reference!r} is not one of the rows ({', '.join(names)})")
         if len(set(self.seeds)) != len(self.seeds):
             raise VidsslError(f"seeds must differ, got {list(self.seeds)}")
         if self.finetune is not None and self.eval.holdout == "val":
             raise VidsslError("fine-tuning scores on the test split; with --holdout val leave fine-tuning off")
-        self.pretrain.validate()
         self.eval.validate()
+        for v in self.rows():  # every variant is checked before anything trains
+            pcfg = apply_variant(self.pretrain, v)
+            try:
+                if pcfg.method not in METHODS:
+                    raise VidsslError(f"unknown method {pcfg.method!r}; choose from {', '.join(sorted(METHODS))}")
+                if pcfg.model.backbone not in BACKBONES:
+                    raise VidsslError(f"unknown backbone {pcfg.model.backbone!r}; choose from {', '.join(sorted(BACKBONES))}")
+                if v.supervised and pcfg.time_budget is not None:
+                    raise VidsslError("supervised pre-training counts its budget in steps: give --steps, not "
+                                      "--time-budget")
+                pcfg.validate()
+            except VidsslError as e:
+                raise VidsslError(f"variant {v.name!r}: {e}" if self.variants else str(e)) from None
 
 
-def run_dir(cfg: CompareConfig, method: str, seed: int) -> Path:
-    return Path(cfg.out_dir) / f"{method}-seed{seed}"
+def run_dir(cfg: CompareConfig, row: str, seed: int) -> Path:
+    return Path(cfg.out_dir) / f"{row}-seed{seed}"
 
 
 _WHERE_IT_RUNS = ("device", "threads")  # evaluation settings that do not change what a run's results measure
+# pretraining settings that do not change what a run produces (where and how it runs, how often it saves)
+_HOW_IT_RUNS = ("out_dir", "progress", "threads", "device", "channels_last", "resume", "checkpoint_every", "log_every",
+                "extend_steps", "data.num_workers", "data.cache_dir", "data.frame_cache", "aug.on_device")
 
 
-def _done(path: Path, want: dict[str, Any]) -> dict[str, Any] | None:
-    """The run's results.json if it was evaluated with exactly ``want`` (the eval config), else None."""
+def _plain(x: Any) -> Any:
+    return json.loads(json.dumps(x))
+
+
+def _eval_want(ecfg: EvalConfig) -> dict[str, Any]:
+    """What a run's evaluation measured: the eval config but where it ran and wrote."""
+    return _plain({**{k: v for k, v in to_dict(ecfg).items() if k not in _WHERE_IT_RUNS},
+                   "data": None if ecfg.data is None else to_dict(ecfg.data)})
+
+
+def _pretrain_asked(pcfg: PretrainConfig, v: Variant) -> dict[str, Any]:
+    """What produces a run's weights: the pretraining config but where and how it runs, and the variant's kind."""
+    d = to_dict(pcfg)
+    for key in _HOW_IT_RUNS:
+        part, _, name = key.rpartition(".")
+        (d[part] if part else d).pop(name, None)
+    return _plain({**d, "supervised": v.supervised, "random_init_only": v.random_init_only})
+
+
+def _done(path: Path, want: dict[str, Any], asked: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's results.json if it came from ``asked`` (pretraining) and was evaluated with ``want``, else None."""
     try:
         res = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -74,12 +124,20 @@ def _done(path: Path, want: dict[str, Any]) -> dict[str, Any] | None:
     def what(cfg: dict[str, Any] | None) -> dict[str, Any] | None:  # a moved or renamed folder is the same run
         return None if cfg is None else {k: v for k, v in cfg.items() if k != "out_dir"}
 
-    return res if what(res.get("compare_eval_config")) == what(want) else None
+    same_eval = what(res.get("compare_eval_config")) == what(want)
+    return res if same_eval and res.get("compare_pretrain") == asked else None
 
 
 @holds_out_dir("compare", lambda cfg: cfg.out_dir)
 def compare(cfg: CompareConfig) -> dict[str, Any]:
-    """Run (or continue) every method x seed; returns and writes ``compare.json`` and ``compare.md``."""
+    """Run (or continue) every row x seed; returns and writes ``compare.json``, ``compare.md`` and ``compare.html``.
+
+    A row is a method (``cfg.methods``) or a variant (``cfg.variants``: named flag sets on top
+    of ``cfg.pretrain``). A run already in ``out_dir`` is kept only when the pretraining it
+    asked for and its evaluation settings are the ones asked now; otherwise it is redone
+    (pretraining resumes when only the evaluation changed, and is refused with one line
+    when its checkpoint was made with other settings).
+    """
     from vidssl import api
     from vidssl.runtime import set_threads
 
@@ -87,31 +145,39 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
     set_threads(cfg.pretrain.threads)  # also for runs that are found done and only fine-tuned or summarised
     out = ensure_writable_dir(cfg.out_dir)
     runs: list[dict[str, Any]] = []
-    for method in cfg.methods:
+    for v in cfg.rows():
+        vcfg = apply_variant(cfg.pretrain, v)
         for seed in cfg.seeds:
-            rd = run_dir(cfg, method, seed)
-            pcfg = dataclasses.replace(cfg.pretrain, method=method, seed=seed, out_dir=str(rd), resume=True)
-            ecfg = dataclasses.replace(cfg.eval, out_dir=str(rd), seed=seed)
-            want = json.loads(json.dumps({**{k: v for k, v in to_dict(ecfg).items() if k not in _WHERE_IT_RUNS},
-                                          "data": None if ecfg.data is None else to_dict(ecfg.data)}))
-            res = _done(rd / "results.json", want)
+            rd = run_dir(cfg, v.name, seed)
+            pcfg = dataclasses.replace(vcfg, seed=seed, out_dir=str(rd), resume=True)
+            ecfg = dataclasses.replace(cfg.eval, out_dir=str(rd), seed=seed, data=eval_data_of(pcfg, v) or cfg.eval.data)
+            want, asked = _eval_want(ecfg), _pretrain_asked(pcfg, v)
+            res = _done(rd / "results.json", want, asked)
             if res is None:
-                trained = api.pretrain(pcfg)
-                res = api.evaluate(trained.checkpoint, ecfg, write=False)
-                res["compare_eval_config"] = want
-                res["results"].update(_extra_baselines(trained.checkpoint, ecfg,
-                                                       cfg.pretrain.model.input != "rgb" and cfg.rgb_baseline))
-                write_json(rd / "results.json", res)
+                if v.random_init_only:
+                    res = _random_init_report(pcfg, ecfg)
+                else:
+                    ckpt = _pretrain_supervised(pcfg) if v.supervised else _pretrain(api, pcfg)
+                    res = api.evaluate(ckpt, ecfg, write=False, random_init=False)
+                res["results"].update(_random_inits(out, pcfg, ecfg, pcfg.model.input != "rgb" and cfg.rgb_baseline))
+                res["compare_eval_config"], res["compare_pretrain"] = want, asked
+                res["variant"] = {"name": v.name, "flags": v.flags, "supervised": v.supervised,
+                                  "random_init_only": v.random_init_only, "eval_data": v.eval_data}
+                write_json(ensure_writable_dir(rd) / "results.json", res)
                 log_eval_metrics(rd, res)
-            if cfg.finetune is not None and not _same_finetune(res.get("finetune", {}).get("config", {}), cfg.finetune):
+            if (cfg.finetune is not None and not v.random_init_only
+                    and not _same_finetune(res.get("finetune", {}).get("config", {}), cfg.finetune)):
                 api.finetune_run(rd, cfg.finetune)
                 res = json.loads((rd / "results.json").read_text())
-            runs.append({"method": method, "seed": seed, "run_dir": str(rd), "results": res})
+            runs.append({"method": v.name, "seed": seed, "run_dir": str(rd), "results": res})
     summary = summarise(runs)
+    reference = cfg.reference or cfg.rows()[0].name
     report = {
         "protocol": {
-            "what": "each method pretrained per seed, frozen backbone evaluated beside its own random init",
-            "methods": list(cfg.methods), "seeds": list(cfg.seeds),
+            "what": "each row pretrained per seed, frozen backbone evaluated beside its own random init",
+            "methods": [v.name for v in cfg.rows()], "seeds": list(cfg.seeds),
+            "variants": None if cfg.variants is None else {v.name: dataclasses.asdict(v) for v in cfg.variants},
+            "reference": reference,
             "per_run": [{"method": r["method"], "seed": r["seed"], "run_dir": r["run_dir"],
                          "protocol": r["results"]["protocol"]} for r in runs],
         },
@@ -121,9 +187,12 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
         "written": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     report["gains"] = gains(summary)
+    report["paired"] = paired_differences(runs, reference) if len(cfg.rows()) > 1 else {}
     write_json(out / "compare.json", report)
     with atomic_write(out / "compare.md", "w") as f:
         f.write(format_table(summary) + "\n\n" + format_gains(summary) + "\n")
+        if report["paired"]:
+            f.write("\n" + format_paired(report["paired"], reference) + "\n")
     from vidssl.report import render_compare_html
 
     with atomic_write(out / "compare.html", "w") as f:
@@ -137,37 +206,95 @@ def _same_finetune(recorded: dict[str, Any], ft: FinetuneConfig) -> bool:
     return all(recorded.get(k) == v for k, v in want.items())
 
 
-def _extra_baselines(checkpoint_path: Path, ecfg: EvalConfig, rgb: bool) -> dict[str, Any]:
-    """Random init (same architecture and seed) in the other forms a fair comparison must beat.
+def _pretrain(api: Any, pcfg: PretrainConfig) -> Path:
+    try:
+        return api.pretrain(pcfg).checkpoint
+    except VidsslError as e:
+        if "would change the run" not in str(e):
+            raise
+        raise VidsslError(f"{pcfg.out_dir} holds a run pretrained with other settings than asked now ({e}); "
+                          "delete that folder to redo it, or compare into another --out") from None
+
+
+def _pretrain_supervised(pcfg: PretrainConfig) -> Path:
+    """Spend the pretraining budget on labels; the backbone is saved in a pretraining checkpoint of ``pcfg``.
+
+    Not resumable within the run (it restarts from step 0 when killed); the checkpoint records
+    ``supervised_labels`` so that nobody mistakes it for a self-supervised one.
+    """
+    from vidssl import checkpoint
+    from vidssl.data.loading import open_dataset
+    from vidssl.engine import build_model
+    from vidssl.eval.supervised import train_supervised
+
+    ckpt_dir = ensure_writable_dir(Path(pcfg.out_dir) / "checkpoints")
+    train, _ = open_dataset(pcfg.data, progress=False)
+    t0 = time.perf_counter()
+    label = next(iter(train.labels))  # the primary label set (the one the table reads)
+    backbone = train_supervised(pcfg, train, label)
+    elapsed = time.perf_counter() - t0
+    model = build_model(pcfg)
+    model.backbone.load_state_dict({k: t.cpu() for k, t in backbone.state_dict().items()})
+    last = ckpt_dir / "last.pt"
+    checkpoint.save(last, step=pcfg.steps, model=model.state_dict(), optimizer={}, arch=checkpoint.arch_of(pcfg),
+                    config=to_dict(pcfg), elapsed_s=elapsed, supervised_labels=label)
+    return last
+
+
+def _random_init_report(pcfg: PretrainConfig, ecfg: EvalConfig) -> dict[str, Any]:
+    """The results.json of a row that trains nothing (its random inits are added by the caller)."""
+    data = ecfg.data or pcfg.data
+    return {"protocol": {"dataset": data.dataset, "split": data.split, "clip_frames": data.clip_frames,
+                         "stride": data.stride, "clips_per_video": ecfg.clips_per_video, "crop_size": data.crop_size,
+                         "holdout": ecfg.holdout, "input": pcfg.model.input, "backbone": pcfg.model.backbone,
+                         "width": pcfg.model.width, "pretrain_steps": 0, "pretrain_seconds": 0.0,
+                         "pretrain_seed": pcfg.seed, "what": "random init only: nothing trained"},
+            "pretrain_config": to_dict(pcfg), "eval_config": {**to_dict(ecfg), "data": to_dict(data)}, "results": {}}
+
+
+def _random_inits(out: Path, pcfg: PretrainConfig, ecfg: EvalConfig, rgb: bool) -> dict[str, Any]:
+    """Random init (same architecture and seed) in every form a fair comparison must beat; computed once.
 
     Re-estimating BatchNorm statistics helps a trained backbone but can weaken random init
     (measured on ucf101-9 validation folds: RGB random init 25.5 % linear with, 31.6 % without),
-    so random init is also evaluated with pretraining's initial statistics; with a non-RGB
-    input, random init on RGB clips too. The table's reader compares with the strongest.
+    so random init is evaluated both ways; with a non-RGB input, random init on RGB clips too.
+    The table's reader compares with the strongest. A random init depends only on the
+    network, the seed and the evaluation (not on the method: the backbone's weights are drawn
+    first), so rows that share them share one evaluation, kept under ``out/baselines/``.
     """
+    import hashlib
+
     from vidssl.api import evaluate_backbones
-    from vidssl.checkpoint import load_pretrain_checkpoint
     from vidssl.data.loading import open_dataset
     from vidssl.engine import build_model
     from vidssl.eval.holdout import validation_folds
     from vidssl.eval.labelled import labelled_only
 
-    _, pcfg, _ = load_pretrain_checkpoint(checkpoint_path)
     data = ecfg.data or pcfg.data
+    key = _plain({"model": to_dict(pcfg.model), "seed": pcfg.seed, "rgb": rgb,
+                  "data": {k: v for k, v in to_dict(data).items() if k not in ("num_workers", "cache_dir", "frame_cache")},
+                  "eval": {k: v for k, v in to_dict(ecfg).items() if k not in ("out_dir", "data", "progress", *_WHERE_IT_RUNS)}})
+    path = out / "baselines" / (hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16] + ".json")
+    try:
+        cached = json.loads(path.read_text())
+        if cached.get("key") == key:
+            return cached["results"]
+    except (OSError, ValueError):
+        pass
     train, test = labelled_only(*open_dataset(data, progress=False))
     folds = validation_folds(train, ecfg.seed)[0] if ecfg.holdout == "val" else None
     nets = {"random_init": pcfg}
     if rgb:
         nets["random_init_rgb"] = dataclasses.replace(pcfg, model=dataclasses.replace(pcfg.model, input="rgb"))
-    out = {}
+    results = {}
     for recal in (True, False):
         e = dataclasses.replace(ecfg, bn_recalibrate=recal)
         for name, c in nets.items():
-            if name == "random_init" and recal == ecfg.bn_recalibrate:
-                continue  # evaluate() already scored it this way
-            key = name + ("" if recal == ecfg.bn_recalibrate else ("_bn_recal" if recal else "_no_bn_recal"))
-            out[key] = evaluate_backbones({key: build_model(c).backbone}, train, test, data, e, folds)[key]
-    return out
+            k = name + ("" if recal == ecfg.bn_recalibrate else ("_bn_recal" if recal else "_no_bn_recal"))
+            results[k] = evaluate_backbones({k: build_model(c).backbone}, train, test, data, e, folds)[k]
+    ensure_writable_dir(path.parent)
+    write_json(path, {"key": key, "results": results})
+    return results
 
 
 def _metric(entry: dict[str, Any], path: tuple[str, str], label: str) -> float | None:
@@ -177,12 +304,77 @@ def _metric(entry: dict[str, Any], path: tuple[str, str], label: str) -> float |
     return float(m[path[0]][path[1]])
 
 
+def _primary_label(res: dict[str, Any]) -> str:
+    first = res["results"].get("ssl") or next(iter(res["results"].values()))
+    return next(iter(first["labels"]))  # the primary label set
+
+
+def _headline(res: dict[str, Any]) -> str:
+    """The backbone a row is read by: its trained one, or (a row that trains nothing) its random init."""
+    return "ssl" if "ssl" in res["results"] else "random_init"
+
+
+def paired_differences(runs: list[dict[str, Any]], reference: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per row and metric: the row minus ``reference``, seed by seed (seeds both have), in points.
+
+    Each row is read by its headline backbone (trained, or random init for a row that trains
+    nothing). ``mean`` and ``std`` (ddof 1) are over the per-seed differences, ``se`` = std /
+    sqrt(n), and the difference is ``clear`` only when n >= 2 and |mean| > 2 se.
+    """
+    by_row: dict[str, dict[int, dict[str, float]]] = {}
+    for r in runs:
+        res = r["results"]
+        entry, label = res["results"][_headline(res)], _primary_label(res)
+        vals = {name: 100 * v for name, path in METRICS if (v := _metric(entry, path, label)) is not None}
+        ft = res.get("finetune", {}).get("results", {}).get("ssl")
+        if ft is not None:
+            vals["fine-tuned"] = 100 * ft["per_video_acc"]
+        by_row.setdefault(r["method"], {})[r["seed"]] = vals
+    ref = by_row.get(reference, {})
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for row, seeds in by_row.items():
+        if row == reference:
+            continue
+        for name in [n for n, _ in METRICS] + ["fine-tuned"]:
+            common = sorted(s for s in seeds if s in ref and name in seeds[s] and name in ref[s])
+            if not common:
+                continue
+            d = np.array([seeds[s][name] - ref[s][name] for s in common])
+            std = float(np.std(d, ddof=1)) if len(d) > 1 else float("nan")
+            se = std / np.sqrt(len(d)) if len(d) > 1 else float("nan")
+            out.setdefault(row, {})[name] = {
+                "seeds": common, "differences": [round(float(x), 2) for x in d], "mean": float(d.mean()),
+                "std": std, "se": se, "clear": bool(len(d) > 1 and abs(d.mean()) > 2 * se)}
+    return out
+
+
+def format_paired(paired: dict[str, dict[str, dict[str, Any]]], reference: str) -> str:
+    """Markdown: each row minus the reference, mean ± std of the per-seed differences, and whether it is clear."""
+    cols = [n for n, _ in METRICS] + ["fine-tuned"]
+    lines = [(f"Paired differences against **{reference}**, seed by seed (points; mean ± std over seeds; "
+              "**clear** when |mean| > 2 standard errors):"), "",
+             "| row | seeds | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
+    for row, m in paired.items():
+        n = max(len(v["seeds"]) for v in m.values())
+        cells = []
+        for c in cols:
+            if c not in m:
+                cells.append("-")
+                continue
+            v = m[c]
+            spread = f" ± {v['std']:.1f}" if len(v["seeds"]) > 1 else " (n=1)"
+            cells.append(f"{'**' if v['clear'] else ''}{v['mean']:+.1f}{'**' if v['clear'] else ''}{spread}"
+                         + (" clear" if v["clear"] else ""))
+        lines.append(f"| {row} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (method, backbone): mean and std over seeds of every metric, in percent."""
     rows: dict[tuple[str, str], dict[str, list[float]]] = {}
     for r in runs:
         res = r["results"]
-        label = next(iter(res["results"]["ssl"]["labels"]))  # the primary label set
+        label = _primary_label(res)
         for backbone, entry in res["results"].items():
             key = (r["method"], backbone)
             vals = rows.setdefault(key, {})

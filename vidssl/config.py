@@ -27,6 +27,7 @@ class DataConfig:
     num_workers: int = 0  # DataLoader worker processes
     cache_dir: str | None = None  # where generated or cached data lives (default ~/.cache/vidssl)
     group_pattern: str | None = None  # folder split: regex on file names, group 1 = recording group (default: UCF _gNN_cNN)
+    classes: str | None = None  # video datasets: comma-separated class names to keep (labels renumbered in this order)
     # built-in generated data (dataset="synthetic")
     synthetic_train_per_class: int = 150
     synthetic_test_per_class: int = 50

@@ -154,7 +154,9 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
     model.to(device)
     layout = torch.channels_last_3d if cfg.channels_last else torch.contiguous_format
     if cfg.channels_last:
-        model.to(memory_format=layout)  # 5-d conv weights; other parameters are unchanged
+        for m in model.modules():  # 5-d conv weights; other parameters (and a 2D backbone's) are unchanged
+            if isinstance(m, nn.Conv3d):
+                m.to(memory_format=layout)
     opt = make_optimizer(model, cfg)
     arch = checkpoint.arch_of(cfg)
     step, elapsed = 0, 0.0

@@ -380,6 +380,50 @@ _BACKBONES = {
 }
 
 
+def _compare_bars(report: dict[str, Any]) -> str:
+    """A PNG data URI: one bar per row (linear, R@1) with its seed spread, random-init baselines as lines."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = report["summary"]
+    order = report["protocol"]["methods"]
+    ref = report["protocol"].get("reference") or order[0]
+    by = {(r["method"], r["backbone"]): r for r in summary}
+    fig, axes = plt.subplots(1, 2, figsize=(max(6.0, 1.0 + 0.55 * len(order)) * 2, 4.2), dpi=90)
+    for ax, metric in zip(axes, ("linear", "R@1")):
+        for i, row in enumerate(order):
+            head = by.get((row, "ssl")) or by.get((row, "random_init"))
+            if head is None or metric not in head:
+                continue
+            m = head[metric]
+            colour = "#2b6cb0" if (row, "ssl") in by else "#a0aec0"
+            ax.bar(i, m["mean"], color=colour, alpha=0.85, yerr=m["std"], capsize=3)
+            ax.scatter([i] * len(m["values"]), m["values"], color="k", s=8, zorder=3)
+            base = [r[metric]["mean"] for (name, b), r in by.items()
+                    if name == row and b.startswith("random_init") and metric in r]
+            if base and (row, "ssl") in by:
+                ax.plot([i - 0.4, i + 0.4], [max(base)] * 2, color="#c53030", lw=2)
+        styles = ["--", ":", "-.", (0, (5, 1))]
+        for j, ((name, b), r) in enumerate((k, v) for k, v in by.items() if k[0] == ref and k[1].startswith("random_init")):
+            if metric in r:
+                ax.axhline(r[metric]["mean"], color="#718096", ls=styles[j % len(styles)], lw=1,
+                           label=_BACKBONES.get(b, b))
+        ax.set_xticks(range(len(order)), order, rotation=35, ha="right", fontsize=8)
+        ax.set_ylabel(f"{metric} (% of {'validation' if summary and 'val' in str(report.get('config', {}).get('eval', {}).get('holdout')) else 'test'} videos)")
+        ax.set_title(metric)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=7, loc="lower left", title=f"random init of {ref}", title_fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
 def render_compare_html(report: dict[str, Any], runs: list[dict[str, Any]], columns: list[str]) -> str:
     """``vidssl compare``'s page: mean ± std per method and backbone (``columns``: the metric names, in
     order), the gain over the strongest random init metric by metric, and every run's protocol (read
@@ -399,6 +443,27 @@ def render_compare_html(report: dict[str, Any], runs: list[dict[str, Any]], colu
         rows.append(f"<tr><td class=\"l\">{_e(r['method'])}</td><td class=\"{cls}\">"
                     f"{_e(_BACKBONES.get(r['backbone'], r['backbone']))}</td><td>{r['seeds']}</td>{cells}</tr>")
     body.append("<table>" + head + "\n".join(rows) + "</table>")
+    if len(report["protocol"]["methods"]) > 1:
+        body.append("<h2>Rows side by side</h2><p>Bars: mean over seeds of each row's linear probe and R@1 (its "
+                    "trained backbone; a row that trains nothing: its random init), whiskers ± std, dots the seeds. "
+                    "Lines: the reference row's random inits; a tick on a bar: that row's own strongest random init."
+                    "</p>" + f"<img alt=\"rows side by side\" style=\"max-width:100%\" src=\"{_compare_bars(report)}\">")
+    paired = report.get("paired") or {}
+    if paired:
+        ref = report["protocol"].get("reference")
+        body.append(f"<h2>Paired against {_e(ref)}</h2><p>Each row minus {_e(ref)}, seed by seed, in points: mean ± "
+                    "std of the per-seed differences; <b>clear</b> only when |mean| &gt; 2 standard errors.</p>")
+        pcols = [c for c in cols if any(c in m for m in paired.values())]
+        prow = []
+        for name, m in paired.items():
+            cells = "".join(
+                "<td>-</td>" if c not in m else
+                f"<td>{'<b>' if m[c]['clear'] else ''}{m[c]['mean']:+.1f}{'</b>' if m[c]['clear'] else ''}"
+                + (f" ± {m[c]['std']:.1f}" if len(m[c]["seeds"]) > 1 else " (n=1)")
+                + (" clear" if m[c]["clear"] else "") + "</td>" for c in pcols)
+            prow.append(f"<tr><td class=\"l\">{_e(name)}</td>{cells}</tr>")
+        body.append("<table><tr><th>row</th>" + "".join(f"<th>{_e(c)}</th>" for c in pcols) + "</tr>"
+                    + "\n".join(prow) + "</table>")
     if gains:
         body.append("<h2>Against the strongest random init</h2><ul>")
         for method, g in gains.items():

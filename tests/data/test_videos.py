@@ -283,3 +283,23 @@ def test_real_data_skip_names_what_the_test_reads(tmp_path, monkeypatch):
     assert video_helpers.ucf9() == tmp_path
     with pytest.raises(pytest.skip.Exception, match=r"reads .*trainlist01\.txt"):
         video_helpers.ucf9("MANIFEST.tsv", "trainlist01.txt")
+
+
+def test_classes_keeps_those_classes_renumbered_in_the_order_given(tmp_path, tiny):
+    root = _ucf(tmp_path / "ucf", tiny)
+    cfg = DataConfig(dataset="ucf101", root=str(root), cache_dir=str(tmp_path / "cache"), clip_frames=4,
+                     crop_size=16, cache_short_side=16, frame_cache=False, classes="Basketball")
+    train, test = open_video_dataset(cfg, progress=False)
+    assert [os.path.basename(p) for p in train.paths] == ["v_Basketball_g02_c01.avi"]
+    assert train.labels["class"].tolist() == [0] and train.class_names["class"] == ["Basketball"]
+    assert "classes Basketball only" in train.split_rule
+    cfg.classes = "Basketball,Archery"  # the order given is the label order
+    train, test = open_video_dataset(cfg, progress=False)
+    assert train.labels["class"].tolist() == [1, 1, 0] and test.class_names["class"] == ["Basketball", "Archery"]
+    cfg.classes = "Archery,Bowling"
+    with pytest.raises(VidsslError, match=r"unknown class Bowling; .* has Archery, Basketball"):
+        open_video_dataset(cfg, progress=False)
+    with pytest.raises(VidsslError, match="built-in synthetic data has no such option"):
+        from vidssl.data.loading import open_dataset
+
+        open_dataset(DataConfig(classes="a"), progress=False)

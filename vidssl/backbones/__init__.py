@@ -7,6 +7,7 @@ from functools import partial
 
 from torch import nn
 
+from vidssl.backbones.r2d import ResNet2dFrames
 from vidssl.backbones.r3d import ResNet3d
 from vidssl.errors import VidsslError
 
@@ -14,6 +15,7 @@ BACKBONES: dict[str, Callable[..., nn.Module]] = {
     "r3d10": partial(ResNet3d, layers=(1, 1, 1, 1)),
     "r3d18": partial(ResNet3d, layers=(2, 2, 2, 2)),
     "r3d34": partial(ResNet3d, layers=(3, 4, 6, 3)),
+    "r2d18": partial(ResNet2dFrames, layers=(2, 2, 2, 2)),  # 2D ResNet-18 per frame, features averaged over time
 }
 
 

@@ -23,6 +23,9 @@ from vidssl.transforms.views import collate_raw, make_views
 def open_dataset(data, progress: bool = True) -> tuple:
     """(train, test) datasets for a :class:`vidssl.config.DataConfig`."""
     if data.dataset == "synthetic":
+        if getattr(data, "classes", None):
+            raise VidsslError("--classes keeps some classes of a video dataset (folder, ucf101, hmdb51); "
+                              "the built-in synthetic data has no such option")
         from vidssl.data.synthetic import SyntheticSpec, load_synthetic
 
         spec = SyntheticSpec(

@@ -254,6 +254,22 @@ def _hash(seed: int, key: str) -> str:
     return hashlib.sha1(f"{seed}:{key}".encode()).hexdigest()
 
 
+def keep_classes(ds: VideoList, classes: str) -> VideoList:
+    """The videos of ``ds`` whose class is one of ``classes`` (comma-separated names), labelled 0..k-1 in that order."""
+    names = [c.strip() for c in classes.split(",") if c.strip()]
+    have = ds.class_names["class"]
+    unknown = [c for c in names if c not in have]
+    if unknown or not names or len(set(names)) != len(names):
+        raise VidsslError(f"--classes {classes!r}: {'unknown class ' + ', '.join(unknown) if unknown else 'give distinct names'}"
+                          f"; {ds.name} has {', '.join(have)}")
+    new = {have.index(c): i for i, c in enumerate(names)}
+    keep = [i for i, y in enumerate(ds.labels["class"]) if int(y) in new]
+    out = VideoList([ds.paths[i] for i in keep], [new[int(ds.labels["class"][i])] for i in keep], names,
+                    f"{ds.name}[{len(names)} classes]", [ds.frames[i] for i in keep], ds.short_side, ds.decoder)
+    out.split_rule = f"{ds.split_rule}, classes {', '.join(names)} only"
+    return out
+
+
 def open_video_dataset(data, *, split_seed: int = 0, progress: bool = True) -> tuple:
     """(train, test) video datasets for a :class:`vidssl.config.DataConfig`.
 
@@ -296,6 +312,8 @@ def open_video_dataset(data, *, split_seed: int = 0, progress: bool = True) -> t
     else:
         raise VidsslError(f"unknown dataset {data.dataset!r}; choose one of: synthetic, folder, ucf101, hmdb51")
 
+    if data.classes:
+        train, test = (keep_classes(ds, data.classes) for ds in (train, test))
     report = index_dataset(train.paths + test.paths, default_index_path(root, data.cache_dir),
                            min_frames=data.clip_frames, progress=progress)
     by_path = {r.path: r for r in report.records}

@@ -1,0 +1,133 @@
+"""The videoSimCLR thesis's findings on real video: every table as ``vidssl compare --variants``, resumable.
+
+Each *group* is one ablation of the thesis (a table or figure), run as one call of
+:func:`vidssl.compare.compare` with named variants on top of the real-video recipe
+(``--preset real-video``) on ucf101-9 split 1, at one budget per run counted in steps (so
+that the figures do not depend on what else the machine is doing; the seconds are recorded
+per run). All groups share one folder: a row with the same name and flags (``recipe``) is
+trained once and read by every group, and random inits are evaluated once per network and
+seed. Each group's table is written as ``GROUP.md``, ``GROUP.json`` and ``GROUP.html``.
+Kill it at any point and run it again: finished runs are kept, a run in progress resumes.
+
+    .venv/bin/python bench/bench_thesis.py [--groups methods spatial ...] [--seeds 0 1 2] [--steps 500]
+                                           [--threads 1] [--out runs/thesis] [--list]
+
+Two processes with one thread each (say, ``--seeds 0`` and ``--seeds 1``) use both cores; a
+last call with all seeds (everything then found done) writes the tables over all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from vidssl.compare import CompareConfig, compare, format_paired, format_table
+from vidssl.config import PRESETS, AugConfig, DataConfig, EvalConfig, FinetuneConfig, ModelConfig, PretrainConfig
+from vidssl.errors import VidsslError
+from vidssl.variants import parse_variants
+
+UCF9 = Path(__file__).resolve().parents[1].parent / "shared/data/ucf101-9"
+# cross-testing (the thesis pretrains on UCF101 and tests on HMDB51): two disjoint halves of the nine classes
+SET_A = "ApplyEyeMakeup,ApplyLipstick,Archery,BabyCrawling"
+SET_B = "BalanceBeam,BandMarching,BaseballPitch,Basketball,BasketballDunk"
+NO_SPATIAL = {"crop_scale": [1.0, 1.0], "crop_ratio": [1.0, 1.0], "jitter_p": 0.0, "gray_p": 0.0, "blur_p": 0.0}
+
+# group -> (reference row, {row: flags}, fine-tune?). "recipe" is the preset at the study's budget.
+GROUPS: dict[str, tuple[str, dict[str, dict[str, Any]], bool]] = {
+    # Table 1: methods, on the recipe's input (residual frames) and on RGB (the thesis's input)
+    "methods": ("recipe", {"recipe": {}, "moco_v1": {"method": "moco_v1"}, "moco_v2": {"method": "moco_v2"},
+                           "supervised": {"supervised": True}}, False),
+    "methods_rgb": ("simclr_rgb", {"simclr_rgb": {"input": "rgb"}, "moco_v1_rgb": {"method": "moco_v1", "input": "rgb"},
+                                   "moco_v2_rgb": {"method": "moco_v2", "input": "rgb"},
+                                   "supervised_rgb": {"supervised": True, "input": "rgb"}}, False),
+    # Table 3: spatial augmentation drawn once per clip against per frame, at 8 and 16 frames (same 2.5-s span)
+    "spatial": ("recipe", {"recipe": {}, "framewise": {"framewise": True},
+                           "frames16": {"clip_frames": 16, "stride": 4},
+                           "frames16_framewise": {"clip_frames": 16, "stride": 4, "framewise": True}}, False),
+    # Table 4: the temporal shift between the two views (the recipe's is 8)
+    "shift": ("recipe", {"recipe": {}, "shift0": {"temporal_shift": 0}, "shift4": {"temporal_shift": 4},
+                         "shift16": {"temporal_shift": 16}}, False),
+    # Figure 6: other temporal transforms, and the temporal shift with no spatial augmentation
+    "temporal": ("recipe", {"recipe": {}, "frame_drop": {"frame_drop": True}, "reverse": {"reverse_p": 0.5},
+                            "shuffle": {"shuffle_p": 0.5}, "shift_only": dict(NO_SPATIAL)}, False),
+    # Table 5: videoMoCo v1's queue against the 873 training videos
+    "queue": ("moco_v1", {"moco_v1": {"method": "moco_v1"}, "moco_v1_q256": {"method": "moco_v1", "queue_size": 256},
+                          "moco_v1_q4096": {"method": "moco_v1", "queue_size": 4096}}, False),
+    # Table 1, cross-testing: pretrain without labels on one half of the classes, probe on the other half
+    "cross": ("within_B", {"within_B": {"classes": SET_B}, "cross_A_to_B": {"classes": SET_A, "eval_data": {"classes": SET_B}},
+                           "within_A": {"classes": SET_A}, "cross_B_to_A": {"classes": SET_B, "eval_data": {"classes": SET_A}}},
+              False),
+    # The strongest baselines a user could pick instead: wider random inits, a 2D network per frame, image SimCLR
+    "baselines": ("recipe", {"recipe": {}, "r3d18_w1_random": {"width": 1.0, "random_init_only": True},
+                             "r2d18_random": {"backbone": "r2d18", "width": 1.0, "input": "rgb", "random_init_only": True},
+                             "r2d18_image_simclr": {"backbone": "r2d18", "input": "rgb", "clip_frames": 1, "stride": 1,
+                                                    "eval_data": {"clip_frames": 8, "stride": 8}}}, False),
+    # Table 2: fine-tuned from SSL against supervised from scratch, each with its own lr chosen on validation
+    "finetune": ("recipe", {"recipe": {}}, True),
+    # Budget: the recipe at about 5 (the study's budget), 10, 30 and 60 minutes of one thread
+    "budget": ("recipe", {"recipe": {}, "steps1000": {"steps": 1000}, "steps3000": {"steps": 3000}}, False),
+    "budget60": ("recipe", {"recipe": {}, "steps6000": {"steps": 6000}}, False),
+}
+
+
+def recipe(steps: int, threads: int, cache_dir: str | None) -> PretrainConfig:
+    """``--preset real-video`` on ucf101-9 split 1, budget in steps instead of minutes."""
+    pr = PRESETS["real-video"]
+    data = DataConfig(dataset="ucf101", root=str(UCF9), split=1, clip_frames=pr["clip_frames"], stride=pr["stride"],
+                      crop_size=pr["crop_size"], cache_short_side=pr["cache_short_side"], cache_dir=cache_dir)
+    return PretrainConfig(data=data, aug=AugConfig(), model=ModelConfig(input=pr["input"]), batch_size=pr["batch_size"],
+                          lr=pr["lr"], steps=steps, threads=threads, progress=False)
+
+
+def run_group(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    reference, rows, finetune = GROUPS[name]
+    seeds = (0,) if name == "budget60" else tuple(args.seeds)
+    ft = None
+    if finetune:  # lrs chosen per init on a validation fold of split-1 train (README, bench/bench_finetune.py)
+        ft = FinetuneConfig(steps=300, lr=3e-3, backbone_lr_ratio=1.0, scratch_lr=1e-3, scratch_backbone_lr_ratio=1.0,
+                            progress=False, threads=args.threads)
+    cfg = CompareConfig(out_dir=args.out, seeds=seeds, pretrain=recipe(args.steps, args.threads, args.cache_dir),
+                        eval=EvalConfig(clips_per_video=4, progress=False, threads=args.threads), finetune=ft,
+                        variants=tuple(parse_variants(rows, f"group {name}")), reference=reference)
+    report = compare(cfg)
+    for ext in ("json", "md", "html"):  # one folder holds every group's runs; each group keeps its own tables
+        os.replace(Path(args.out) / f"compare.{ext}", Path(args.out) / f"{name}.{ext}")
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--groups", nargs="+", default=list(GROUPS), choices=list(GROUPS))
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--steps", type=int, default=500, help="pretraining steps of 32 clips per run (default: 500)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--cache-dir", default=None)
+    p.add_argument("--out", default="runs/thesis")
+    p.add_argument("--list", action="store_true", help="print the groups and their rows, run nothing")
+    args = p.parse_args(argv)
+    if args.list:
+        for g, (ref, rows, ft) in GROUPS.items():
+            print(f"{g}: reference {ref}{', fine-tuned' if ft else ''}")
+            for r, flags in rows.items():
+                print(f"  {r}: {flags}")
+        return 0
+    if not (UCF9 / "trainlist01.txt").is_file():
+        print(f"skipped: {UCF9} is absent (this benchmark needs ../shared/data/ucf101-9)")
+        return 0
+    for name in args.groups:
+        try:
+            report = run_group(name, args)
+        except VidsslError as e:
+            print(f"bench_thesis: error in group {name}: {e}", file=sys.stderr)
+            return 2
+        print(f"## {name}\n\n{format_table(report['summary'])}\n")
+        if report["paired"]:
+            print(format_paired(report["paired"], report["protocol"]["reference"]) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

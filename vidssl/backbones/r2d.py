@@ -1,0 +1,83 @@
+"""2D ResNet applied frame by frame: the appearance-only baseline a video backbone must beat.
+
+He et al., "Deep Residual Learning for Image Recognition", CVPR 2016 (ResNet-18's layout),
+applied to every frame of a clip independently; the per-frame features are averaged over
+time, so the network sees no motion at all (with ``input="residual"``, each frame is the
+difference of two consecutive frames). The stem mirrors :class:`~vidssl.backbones.r3d.ResNet3d`
+(a 7x7 convolution at stride 2 and no pooling, as suits the small crops used on a CPU), and
+``width`` scales channels the same way (1.0: 512-d features). On scene-heavy video such as
+UCF101, appearance alone is a strong cue, so this is a baseline a user could pick instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from vidssl.backbones.r3d import INPUTS
+from vidssl.transforms.motion import residual_frames
+
+NormLayer = Callable[[int], nn.Module]
+
+
+class BasicBlock2d(nn.Module):
+    """Two 3x3 convolutions with a residual connection."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int, norm_layer: NormLayer) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = norm_layer(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        self.bn2 = norm_layer(c_out)
+        self.relu = nn.ReLU(inplace=True)
+        self.down: nn.Module = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.down = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), norm_layer(c_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + self.down(x))
+
+
+class ResNet2dFrames(nn.Module):
+    """Per-frame 2D ResNet. Input ``(B, 3, T, H, W)`` float, output ``(B, feature_dim)`` (mean over frames)."""
+
+    def __init__(
+        self,
+        layers: tuple[int, int, int, int] = (2, 2, 2, 2),
+        width: float = 1.0,
+        norm_layer: NormLayer = nn.BatchNorm2d,
+        input: str = "rgb",
+    ) -> None:
+        super().__init__()
+        if width <= 0:
+            raise ValueError(f"width must be > 0, got {width}")
+        if input not in INPUTS:
+            raise ValueError(f"unknown input {input!r}; choose one of {', '.join(INPUTS)}")
+        self.input = input
+        chans = [max(4, round(c * width)) for c in (64, 128, 256, 512)]
+        self.stem = nn.Sequential(nn.Conv2d(3, chans[0], 7, stride=2, padding=3, bias=False), norm_layer(chans[0]),
+                                  nn.ReLU(inplace=True))
+        stages, c_in = [], chans[0]
+        for i, (n, c) in enumerate(zip(layers, chans)):
+            blocks = [BasicBlock2d(c_in, c, 1 if i == 0 else 2, norm_layer)]
+            blocks += [BasicBlock2d(c, c, 1, norm_layer) for _ in range(n - 1)]
+            stages.append(nn.Sequential(*blocks))
+            c_in = c
+        self.stages = nn.Sequential(*stages)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.feature_dim = chans[-1]
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.input == "residual":
+            x = residual_frames(x)  # B x 3 x (T-1) x H x W
+        b, c, t, h, w = x.shape
+        frames = x.transpose(1, 2).reshape(b * t, c, h, w)  # (B*T) x 3 x H x W: every frame on its own
+        f = self.pool(self.stages(self.stem(frames))).flatten(1)  # (B*T) x C
+        return f.reshape(b, t, -1).mean(1)  # B x C: averaged over time
