@@ -24,7 +24,10 @@ def test_compare_runs_every_seed_beside_both_baselines_and_resumes(tiny_pretrain
     per_run = json.loads((tmp_path / "cmp" / "simclr-seed1" / "results.json").read_text())
     assert per_run["pretrain_config"]["seed"] == 1 and per_run["protocol"]["input"] == "residual"
     md = (tmp_path / "cmp" / "compare.md").read_text()
-    assert md.startswith(format_table(report["summary"]) + "\n") and "±" in md
+    assert md.startswith("# vidssl compare: 1 row x 2 seeds\n") and format_table(report["summary"]) + "\n" in md
+    assert "- Data: synthetic, 24 train / 16 test videos" in md and "6 pretraining steps" not in md
+    assert "3 pretraining steps of 8 clips per run" in md and "± is the standard deviation over seeds" in md
+    assert "| simclr | random init, RGB, initial BN statistics | 2 |" in md
     # a second call finds every run done: nothing is trained or evaluated again
     ck = tmp_path / "cmp" / "simclr-seed0" / "checkpoints" / "last.pt"
     res = tmp_path / "cmp" / "simclr-seed0" / "results.json"

@@ -125,6 +125,9 @@ def test_supervised_variant_spends_the_budget_on_labels(tiny_pretrain, tmp_path)
     ssl_w = load(run_dir(cfg, "ssl", 0) / "checkpoints" / "last.pt")["model"]
     assert any(not (ck["model"][k] == ssl_w[k]).all() for k in ssl_w if k.startswith("backbone.") and "weight" in k)
     assert ("sup", "ssl") in {(r["method"], r["backbone"]) for r in report["summary"]}
+    md = (tmp_path / "cmp" / "compare.md").read_text()  # one seed: no spread of 0 is shown
+    assert "(n=1)" in md and " ± " not in md.split("| row |")[1].split("Paired")[0]
+    assert "**sup**: supervised with labels at the same budget" in md
     with pytest.raises(VidsslError, match="variant 'sup': supervised pre-training counts its budget in steps"):
         compare(dataclasses.replace(cfg, pretrain=dataclasses.replace(cfg.pretrain, time_budget="1m")))
 

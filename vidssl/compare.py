@@ -190,7 +190,7 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
     report["paired"] = paired_differences(runs, reference) if len(cfg.rows()) > 1 else {}
     write_json(out / "compare.json", report)
     with atomic_write(out / "compare.md", "w") as f:
-        f.write(format_table(summary) + "\n\n" + format_gains(summary) + "\n")
+        f.write(format_header(report, runs) + "\n\n" + format_table(summary) + "\n\n" + format_gains(summary) + "\n")
         if report["paired"]:
             f.write("\n" + format_paired(report["paired"], reference) + "\n")
     from vidssl.report import render_compare_html
@@ -418,11 +418,76 @@ def format_gains(summary: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+# what each backbone row of a comparison is, in words
+BACKBONE_NAMES = {
+    "ssl": "self-supervised",
+    "random_init": "random init, same input (BN re-estimated)",
+    "random_init_no_bn_recal": "random init, same input, initial BN statistics",
+    "random_init_bn_recal": "random init, same input (BN re-estimated)",
+    "random_init_rgb": "random init, RGB (BN re-estimated)",
+    "random_init_rgb_no_bn_recal": "random init, RGB, initial BN statistics",
+    "random_init_rgb_bn_recal": "random init, RGB (BN re-estimated)",
+}
+
+
+def mean_std(cell: dict[str, Any]) -> str:
+    """``mean ± std`` over seeds; one seed shows ``(n=1)``, never a spread of 0."""
+    return f"{cell['mean']:.1f} ± {cell['std']:.1f}" if len(cell.get("values", ())) > 1 else f"{cell['mean']:.1f} (n=1)"
+
+
 def format_table(summary: list[dict[str, Any]]) -> str:
-    """Markdown: one row per (method, backbone), mean ± std over seeds."""
+    """Markdown: one row per (row, backbone), mean ± std over seeds."""
     cols = [name for name, _ in METRICS] + ["fine-tuned"]
-    lines = ["| method | backbone | seeds | " + " | ".join(cols) + " |", "|---|---|---|" + "---|" * len(cols)]
+    lines = ["| row | backbone | seeds | " + " | ".join(cols) + " |", "|---|---|---|" + "---|" * len(cols)]
     for row in summary:
-        cells = [f"{row[c]['mean']:.1f} ± {row[c]['std']:.1f}" if c in row else "-" for c in cols]
-        lines.append(f"| {row['method']} | {row['backbone']} | {row['seeds']} | " + " | ".join(cells) + " |")
+        cells = [mean_std(row[c]) if c in row else "-" for c in cols]
+        name = BACKBONE_NAMES.get(row["backbone"], row["backbone"])
+        lines.append(f"| {row['method']} | {name} | {row['seeds']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def format_header(report: dict[str, Any], runs: list[dict[str, Any]]) -> str:
+    """The lines that let ``compare.md`` stand alone: what was compared, on what, at what budget, in what units."""
+    first = runs[0]["results"] if runs else {}
+    pr, pc = first.get("protocol", {}), first.get("pretrain_config", {})
+    d = pc.get("data", {})
+    budget = (f"{pc.get('time_budget')} of pretraining per run" if pc.get("time_budget")
+              else f"{pc.get('steps')} pretraining steps of {pc.get('batch_size')} clips per run")
+    steps = sorted({r["results"].get("protocol", {}).get("pretrain_steps") for r in runs} - {None, 0})
+    secs = [r["results"].get("protocol", {}).get("pretrain_seconds") or 0 for r in runs]
+    where = "validation folds of train (recording groups whole)" if pr.get("holdout") == "val" else "the test split"
+    return "\n".join([
+        f"# vidssl compare: {_n(len(report['protocol']['methods']), 'row')} x {_n(len(report['protocol']['seeds']), 'seed')}",
+        "",
+        f"- Data: {d.get('dataset')}"
+        + (f" split {d.get('split')}" if d.get("dataset") in ("ucf101", "hmdb51") else "")
+        + f", {pr.get('train_videos', '?')} train / {pr.get('test_videos', '?')} test videos (first row's evaluation);"
+        f" clips of {d.get('clip_frames')} frames at stride {d.get('stride')}, {d.get('crop_size')} px,"
+        f" {pr.get('clips_per_video')} clips per test video; input {pc.get('model', {}).get('input')}.",
+        f"- Budget: {budget} (the runs took {', '.join(map(str, steps)) or '?'} steps,"
+        f" {min(secs):.0f}-{max(secs):.0f} s each); seeds {', '.join(map(str, report['protocol']['seeds']))}.",
+        f"- Scored on {where}: linear probe, kNN and Recall@k on frozen features, in % of the scored videos;"
+        " fine-tuned is per video. ± is the standard deviation over seeds; one seed shows (n=1).",
+        "- Rows: " + "; ".join(f"**{v}**: {_describe(report, v)}" for v in report["protocol"]["methods"]) + ".",
+        "- Every row is scored beside random inits of its own network (same seed, same probe); "
+        "a gain is read against the strongest of them.",
+    ])
+
+
+def _n(k: int, word: str) -> str:
+    return f"{k} {word}{'' if k == 1 else 's'}"
+
+
+def _describe(report: dict[str, Any], row: str) -> str:
+    variants = report["protocol"].get("variants")
+    if not variants:
+        return f"method {row}"
+    v = variants[row]
+    parts = [f"{k}={json.dumps(x)}" for k, x in v["flags"].items()]
+    if v["supervised"]:
+        parts.append("supervised with labels at the same budget")
+    if v["random_init_only"]:
+        parts.append("random init only, nothing trained")
+    if v["eval_data"]:
+        parts.append("evaluated on " + ", ".join(f"{k}={json.dumps(x)}" for k, x in v["eval_data"].items()))
+    return ", ".join(parts) or "the command's settings as given"

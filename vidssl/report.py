@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from vidssl.compare import BACKBONE_NAMES, mean_std
 from vidssl.errors import VidsslError
 from vidssl.io import atomic_write, ensure_writable_dir
 
@@ -371,13 +372,6 @@ def build_report(run_dir: str | Path, *, progress: bool = False) -> Path:
     return path
 
 
-_BACKBONES = {
-    "ssl": "self-supervised",
-    "random_init": "random init, same input (BN re-estimated)",
-    "random_init_no_bn_recal": "random init, same input, initial BN statistics",
-    "random_init_rgb": "random init, RGB (BN re-estimated)",
-    "random_init_rgb_no_bn_recal": "random init, RGB, initial BN statistics",
-}
 
 
 def _compare_bars(report: dict[str, Any]) -> str:
@@ -411,7 +405,7 @@ def _compare_bars(report: dict[str, Any]) -> str:
         for j, ((name, b), r) in enumerate((k, v) for k, v in by.items() if k[0] == ref and k[1].startswith("random_init")):
             if metric in r:
                 ax.axhline(r[metric]["mean"], color="#718096", ls=styles[j % len(styles)], lw=1,
-                           label=_BACKBONES.get(b, b))
+                           label=BACKBONE_NAMES.get(b, b))
         ax.set_xticks(range(len(order)), order, rotation=35, ha="right", fontsize=8)
         ax.set_ylabel(f"{metric} (% of {'validation' if summary and 'val' in str(report.get('config', {}).get('eval', {}).get('holdout')) else 'test'} videos)")
         ax.set_title(metric)
@@ -438,10 +432,10 @@ def render_compare_html(report: dict[str, Any], runs: list[dict[str, Any]], colu
     head = "<tr><th>method</th><th>backbone</th><th>seeds</th>" + "".join(f"<th>{_e(c)}</th>" for c in cols) + "</tr>"
     rows = []
     for r in summary:
-        cells = "".join(f"<td>{r[c]['mean']:.1f} ± {r[c]['std']:.1f}</td>" if c in r else "<td>-</td>" for c in cols)
+        cells = "".join(f"<td>{_e(mean_std(r[c]))}</td>" if c in r else "<td>-</td>" for c in cols)
         cls = "l best" if r["backbone"] == "ssl" else "l"
         rows.append(f"<tr><td class=\"l\">{_e(r['method'])}</td><td class=\"{cls}\">"
-                    f"{_e(_BACKBONES.get(r['backbone'], r['backbone']))}</td><td>{r['seeds']}</td>{cells}</tr>")
+                    f"{_e(BACKBONE_NAMES.get(r['backbone'], r['backbone']))}</td><td>{r['seeds']}</td>{cells}</tr>")
     body.append("<table>" + head + "\n".join(rows) + "</table>")
     if len(report["protocol"]["methods"]) > 1:
         body.append("<h2>Rows side by side</h2><p>Bars: mean over seeds of each row's linear probe and R@1 (its "
@@ -467,7 +461,7 @@ def render_compare_html(report: dict[str, Any], runs: list[dict[str, Any]], colu
     if gains:
         body.append("<h2>Against the strongest random init</h2><ul>")
         for method, g in gains.items():
-            parts = ", ".join(f"{_e(name)} <b>{v['gain']:+.1f}</b> (vs {_e(_BACKBONES.get(v['against'], v['against']))})"
+            parts = ", ".join(f"{_e(name)} <b>{v['gain']:+.1f}</b> (vs {_e(BACKBONE_NAMES.get(v['against'], v['against']))})"
                               for name, v in g.items())
             body.append(f"<li><b>{_e(method)}</b>: {parts}</li>")
         body.append("</ul>")
