@@ -464,13 +464,13 @@ def format_header(report: dict[str, Any], runs: list[dict[str, Any]]) -> str:
         + f", {pr.get('train_videos', '?')} train / {pr.get('test_videos', '?')} test videos (first row's evaluation);"
         f" clips of {d.get('clip_frames')} frames at stride {d.get('stride')}, {d.get('crop_size')} px,"
         f" {pr.get('clips_per_video')} clips per test video; input {pc.get('model', {}).get('input')}.",
-        f"- Budget: {budget} (the runs took {', '.join(map(str, steps)) or '?'} steps,"
-        f" {min(secs):.0f}-{max(secs):.0f} s each); seeds {', '.join(map(str, report['protocol']['seeds']))}.",
-        f"- Scored on {where}: linear probe, kNN and Recall@k on frozen features, in % of the scored videos;"
-        " fine-tuned is per video. ± is the standard deviation over seeds; one seed shows (n=1).",
+        (f"- Budget: {budget} (the runs took {', '.join(map(str, steps)) or '?'} steps,"
+        f" {min(secs):.0f}-{max(secs):.0f} s each); seeds {', '.join(map(str, report['protocol']['seeds']))}."),
+        (f"- Scored on {where}: linear probe, kNN and Recall@k on frozen features, in % of the scored videos;"
+        " fine-tuned is per video. ± is the standard deviation over seeds; one seed shows (n=1)."),
         "- Rows: " + "; ".join(f"**{v}**: {_describe(report, v)}" for v in report["protocol"]["methods"]) + ".",
-        "- Every row is scored beside random inits of its own network (same seed, same probe); "
-        "a gain is read against the strongest of them.",
+        ("- Every row is scored beside random inits of its own network (same seed, same probe); "
+        "a gain is read against the strongest of them."),
     ])
 
 
