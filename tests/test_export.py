@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 
@@ -133,3 +134,17 @@ def test_loading_something_else_is_a_clear_error(tiny_pretrain, tmp_path):
     save_file({"w": torch.zeros(2)}, str(tmp_path / "foreign.safetensors"))
     with pytest.raises(VidsslError, match="not an encoder written by vidssl export"):
         vidssl.load_encoder(tmp_path / "foreign.safetensors")
+
+
+def test_export_refuses_to_write_over_the_checkpoint_it_reads(tiny_pretrain, tmp_path, capsys):
+    from vidssl.cli import main
+
+    ck = api.pretrain(dataclasses.replace(tiny_pretrain, steps=1)).checkpoint
+    before = ck.read_bytes()
+    with pytest.raises(SystemExit) as e:
+        main(["export", str(ck), "--out", str(ck)])
+    assert e.value.code == 2 and "is the checkpoint being exported" in capsys.readouterr().err
+    os.link(ck, tmp_path / "hardlink.pt")  # another name for the same file
+    with pytest.raises(VidsslError, match="is the checkpoint being exported"):
+        vidssl.export_encoder(ck, tmp_path / "hardlink.pt")
+    assert ck.read_bytes() == before

@@ -129,3 +129,23 @@ def test_a_full_disk_keeps_the_previous_checkpoint_and_names_the_path(tmp_path):
         signal.signal(signal.SIGXFSZ, old_handler)
     assert "\n" not in str(e.value) and path.read_bytes() == good
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary left behind
+
+
+def test_a_link_or_non_file_planted_as_the_lock_is_refused_and_its_target_kept(tmp_path):
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me")
+    runs = tmp_path / "shared-runs"
+    runs.mkdir()
+    (runs / LOCK_NAME).symlink_to(victim)
+    with (pytest.raises(VidsslError, match=r"\.vidssl\.lock is a symbolic link, not vidssl's lock file"),
+          out_dir_lock(runs, "pretrain")):
+        pass
+    assert victim.read_text() == "keep me"
+    other = tmp_path / "other"
+    other.mkdir()
+    os.mkfifo(other / LOCK_NAME)
+    with pytest.raises(VidsslError, match="is not a regular file"), out_dir_lock(other, "pretrain"):
+        pass
+    fresh = tmp_path / "fresh"
+    with out_dir_lock(fresh, "pretrain"):  # the ordinary case still creates and writes the lock
+        assert "vidssl pretrain (pid" in (fresh / LOCK_NAME).read_text()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import warnings
 import zipfile
 from pathlib import Path
@@ -94,6 +95,9 @@ def export_encoder(checkpoint_path: str | Path, out: str | Path, *, format: str 
     out = Path(out)
     if not out.parent.is_dir():
         raise VidsslError(f"cannot write {out}: folder {out.parent} does not exist")
+    if out.exists() and Path(checkpoint_path).exists() and os.path.samefile(out, checkpoint_path):
+        raise VidsslError(f"--out {out} is the checkpoint being exported; it would be replaced (optimiser state and "
+                          "all): choose another file, e.g. encoder.safetensors")
     model, pcfg, ck = checkpoint.load_pretrain_checkpoint(checkpoint_path)
     backbone = model.backbone
     batchnorm = "pretraining's running statistics"

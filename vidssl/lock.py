@@ -10,9 +10,11 @@ and evaluates in the folder it holds).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import functools
 import os
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -45,10 +47,7 @@ def out_dir_lock(folder: str | Path, command: str, *, create: bool = True) -> It
             _held[key][1] -= 1
         return
     path = folder / LOCK_NAME
-    try:
-        f = open(path, "a+")  # noqa: SIM115 (held past this function, closed when the lock is released)
-    except OSError as e:
-        raise VidsslError(f"cannot create the lock file {path} ({e.strerror or e}); check the folder's permissions") from e
+    f = _open_lock_file(path)
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -67,6 +66,22 @@ def out_dir_lock(folder: str | Path, command: str, *, create: bool = True) -> It
     finally:
         _held.pop(key)
         f.close()  # releases the flock
+
+
+def _open_lock_file(path: Path):
+    """Open (or create) the lock file without following a link: in a shared runs folder, a link planted
+    as ``.vidssl.lock`` would otherwise make vidssl truncate whatever file it points to."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise VidsslError(f"{path} is a symbolic link, not vidssl's lock file; remove it and run again") from None
+        raise VidsslError(f"cannot create the lock file {path} ({e.strerror or e}); check the folder's permissions") from e
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise VidsslError(f"{path} is not a regular file, so it is not vidssl's lock file; remove it and run again")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "r+")
 
 
 def holds_out_dir(command: str, where: Callable[..., str | Path | None], *, create: bool = True) -> Callable:
