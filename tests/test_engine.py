@@ -152,6 +152,29 @@ def test_time_budget_resolves_and_records_a_step_count(tiny_pretrain):
     # the recorded step count repeats the run exactly, without the budget
     again = pretrain(dataclasses.replace(cfg, out_dir=str(res.out_dir) + "-again", time_budget=None, steps=res.step))
     assert_same(weights(again.checkpoint), weights(res.checkpoint))
+    # resuming it with another budget would not change it: refused, nothing written; the same budget: finished
+    stamp = res.checkpoint.stat().st_mtime_ns
+    with pytest.raises(VidsslError, match=r"--resume with --time-budget 8s would not change the run .* budgeted at 4s"):
+        pretrain(dataclasses.replace(cfg, time_budget="8s", resume=True))
+    done = pretrain(dataclasses.replace(cfg, resume=True))
+    assert done.already_finished and done.step == res.step and res.checkpoint.stat().st_mtime_ns == stamp
+    assert not res.already_finished
+
+
+def test_resuming_a_finished_run_says_so(tiny_pretrain, capsys):
+    from vidssl.cli import main
+
+    cfg = dataclasses.replace(tiny_pretrain, steps=2)
+    pretrain(cfg)
+    argv = ["pretrain", "--out", cfg.out_dir, "--steps", "2", "--resume", "--no-progress", "--temporal-shift", "2",
+            "--width", "0.0625", "--head-hidden", "32", "--proj-dim", "16", "--batch-size", "8", "--warmup-steps", "2",
+            "--checkpoint-every", "2", "--log-every", "1", "--clip-frames", "4", "--crop-size", "16",
+            "--cache-dir", cfg.data.cache_dir, "--synthetic-train-per-class", "3", "--synthetic-test-per-class", "2",
+            "--synthetic-frames", "8", "--synthetic-size", "20"]
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and "had already finished (2 steps" in out and "nan" not in out
 
 
 @pytest.mark.filterwarnings("ignore:v. no recording groups")  # one video per recording here

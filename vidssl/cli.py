@@ -263,7 +263,10 @@ def run(argv: list[str] | None = None) -> int:
 
     if ns.command == "pretrain":
         res = api.pretrain(_pretrain_config(ns))
-        if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one report
+        if int(os.environ.get("RANK", "0")) == 0 and res.already_finished:  # under torchrun, one report
+            print(f"the run in {res.out_dir} had already finished ({res.step} steps, {res.elapsed_s:.0f} s): nothing "
+                  f"to train; checkpoint: {res.checkpoint} (train longer with --steps N --extend-steps)")
+        elif int(os.environ.get("RANK", "0")) == 0:
             print(f"pretrained {res.step} steps in {res.elapsed_s:.0f} s, final loss {res.final_loss:.4f}; checkpoint: {res.checkpoint}")
     elif ns.command == "demo":
         pcfg = _pretrain_config(ns)

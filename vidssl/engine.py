@@ -36,8 +36,9 @@ class TrainResult:
     out_dir: Path
     checkpoint: Path
     step: int
-    final_loss: float
+    final_loss: float  # nan when nothing was trained (a resumed run that had already finished)
     elapsed_s: float
+    already_finished: bool = False  # --resume of a run that had reached its step count: nothing was trained
 
 
 def budget_steps(budget_s: float, elapsed_s: float, done: int, step_s: float) -> int:
@@ -166,6 +167,12 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
             raise VidsslError(f"{out} already holds a run (checkpoint {last}); pass --resume to continue it or choose a new --out")
         ck = checkpoint.load(last)
         checkpoint.check_arch(ck, arch, last)
+        recorded_budget = ck.get("config", {}).get("time_budget")
+        if cfg.time_budget is not None and cfg.time_budget != recorded_budget:
+            was = f"budgeted at {recorded_budget}" if recorded_budget else f"set to {ck['config'].get('steps')} steps"
+            raise VidsslError(f"--resume with --time-budget {cfg.time_budget} would not change the run in {out} "
+                              f"(it was {was} when it started); resume with its recorded settings, or train longer "
+                              "with --steps N --extend-steps")
         if cfg.time_budget is not None:  # the budget was resolved to a step count when the run started
             cfg = dataclasses.replace(cfg, steps=int(ck["config"]["steps"]))
         check_same_run(ck.get("config", {}), cfg, last)
@@ -201,7 +208,7 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
     model.train()
     loss_val = float("nan")
     if step >= cfg.steps:
-        return TrainResult(out, last, step, loss_val, elapsed)
+        return TrainResult(out, last, step, loss_val, elapsed, already_finished=True)
     loader = train_loader(train, cfg, step, rank, world, stop=10**9 if budget is not None else None)
     bar = tqdm(total=cfg.steps if budget is None else None, initial=step, desc=f"pretrain {cfg.method}", disable=not (cfg.progress and main),
                mininterval=1.0, dynamic_ncols=True)
