@@ -12,8 +12,10 @@ Kill it at any point and run it again: finished runs are kept, a run in progress
     .venv/bin/python bench/bench_thesis.py [--groups methods spatial ...] [--seeds 0 1 2] [--steps 500]
                                            [--threads 1] [--out runs/thesis] [--list]
 
-Two processes with one thread each (say, ``--seeds 0`` and ``--seeds 1``) use both cores; a
-last call with all seeds (everything then found done) writes the tables over all of them.
+One folder has one writer, so processes side by side (one thread each, say ``--seeds 0`` and
+``--seeds 1``) each get their own ``--out``; then ``--gather runs/thesis-s0 runs/thesis-s1
+--out runs/thesis`` moves their runs into one folder, and a call with all seeds there (every
+run then found done) writes the tables over all of them.
 """
 
 from __future__ import annotations
@@ -98,6 +100,19 @@ def run_group(name: str, args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+def gather(sources: list[str], out: str) -> None:
+    """Move the run folders (and shared random-init evaluations) of per-process folders into ``out``."""
+    dest = Path(out)
+    (dest / "baselines").mkdir(parents=True, exist_ok=True)
+    for src in map(Path, sources):
+        for item in sorted(src.glob("*-seed*")) + sorted(src.glob("baselines/*.json")):
+            target = dest / item.relative_to(src)
+            if target.exists():
+                print(f"gather: kept {target}, left {item} (both exist)")
+                continue
+            os.replace(item, target)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--groups", nargs="+", default=list(GROUPS), choices=list(GROUPS))
@@ -107,7 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--out", default="runs/thesis")
     p.add_argument("--list", action="store_true", help="print the groups and their rows, run nothing")
+    p.add_argument("--gather", nargs="+", default=None, metavar="DIR",
+                   help="first move the runs of these folders (one process each) into --out")
     args = p.parse_args(argv)
+    if args.gather:
+        gather(args.gather, args.out)
     if args.list:
         for g, (ref, rows, ft) in GROUPS.items():
             print(f"{g}: reference {ref}{', fine-tuned' if ft else ''}")
