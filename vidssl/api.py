@@ -122,6 +122,7 @@ def evaluate(checkpoint_path: str | Path, cfg: EvalConfig | None = None, *, writ
         "protocol": {
             "dataset": data.dataset, "train_split": train.name, "test_split": test.name,
             "split_rule": getattr(train, "split_rule", None),
+            "videos": {"train": getattr(train, "accounting", None), "test": getattr(test, "accounting", None)},
             "train_videos": len(train), "test_videos": len(test) if folds is None else 0,
             "clip_frames": data.clip_frames, "stride": data.stride, "clips_per_video": cfg.clips_per_video,
             "crop_size": data.crop_size, "test_view": "centre square resized to crop_size",

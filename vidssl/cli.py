@@ -7,6 +7,7 @@ import dataclasses
 import os
 import shlex
 import sys
+import warnings
 from typing import Any
 
 from vidssl.config import (
@@ -344,7 +345,20 @@ def run(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _one_line_notices() -> None:
+    """vidssl's notices (UserWarnings) print as one clean line, not Python's warning with its source line."""
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if not issubclass(category, UserWarning) or os.environ.get("VIDSSL_DEBUG"):
+            return default(message, category, filename, lineno, file, line)
+        print(f"vidssl: notice: {' '.join(str(message).split())}", file=file or sys.stderr)
+
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> None:
+    _one_line_notices()
     try:
         code = run(argv)
     except VidsslError as e:

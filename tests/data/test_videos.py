@@ -303,3 +303,45 @@ def test_classes_keeps_those_classes_renumbered_in_the_order_given(tmp_path, tin
         from vidssl.data.loading import open_dataset
 
         open_dataset(DataConfig(classes="a"), progress=False)
+
+
+def test_videos_shorter_than_a_clip_are_counted_named_in_one_line_and_recorded(tmp_path, capsys):
+    from vidssl.cli import main
+
+    root = tmp_path / "short"
+    for c in ("a", "b"):
+        (root / c).mkdir(parents=True)
+        for k, n in enumerate((5, 6, 12)):
+            write_video(root / c / f"v_{c}_g{k:02d}_c01.avi", barcode_frames(n))
+    cfg = DataConfig(dataset="folder", root=str(root), cache_dir=str(tmp_path / "cache"), clip_frames=4, stride=2,
+                     crop_size=16, cache_short_side=16, frame_cache=False)
+    with pytest.warns(UserWarning, match=r"4 of 6 videos are shorter than a clip's span \(4 frames at stride 2 = 7 "
+                      r"frames; the shortest has 5\).*Lower --clip-frames or --stride"):
+        train, test = open_video_dataset(cfg, progress=False)
+    acc = [train.accounting, test.accounting]
+    assert sum(a["videos_looped"] for a in acc) == 4 and sum(a["videos_used"] for a in acc) == 6
+    assert all(a["videos_left_out"] == {} and a["clip_span_frames"] == 7 for a in acc)
+    with warnings.catch_warnings():
+        cfg.stride = 1  # a 4-frame span: nothing loops, nothing is said
+        warnings.simplefilter("error")
+        open_video_dataset(cfg, progress=False)
+    # on the command line the notice is one clean line, and evaluation records the counts
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as e:
+        main(["pretrain", "--dataset", "folder", "--root", str(root), "--clip-frames", "4", "--stride", "2",
+              "--crop-size", "16", "--cache-short-side", "16", "--cache-dir", str(tmp_path / "cache"), "--steps", "1",
+              "--batch-size", "4", "--width", "0.0625", "--no-progress", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert e.value.code == 0
+    notices = [line for line in err.splitlines() if "shorter than a clip" in line]
+    assert len(notices) == 1 and notices[0].startswith("vidssl: notice: 4 of 6 videos") and "warnings.warn" not in err
+    from vidssl.api import evaluate
+    from vidssl.config import EvalConfig
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = evaluate(out / "checkpoints" / "last.pt", EvalConfig(out_dir=str(out), progress=False, knn_k=1,
+                                                                   recall_ks=(1,)))
+    videos = res["protocol"]["videos"]
+    assert videos["train"]["videos_looped"] + videos["test"]["videos_looped"] == 4
+    assert json.loads((out / "results.json").read_text())["protocol"]["videos"] == videos

@@ -79,6 +79,7 @@ class CachedVideoDataset:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.name, self.labels, self.class_names = dataset.name, dataset.labels, dataset.class_names
         self.split_rule: str | None = getattr(dataset, "split_rule", None)
+        self.accounting: dict | None = getattr(dataset, "accounting", None)  # videos listed, used, left out, looped
         # per process: video -> (source size and mtime, entry, offset of the frames, their shape)
         self._where: dict[int, tuple[tuple[int, int], Path, int, tuple[int, ...]]] = {}
 

@@ -317,11 +317,16 @@ def open_video_dataset(data, *, split_seed: int = 0, progress: bool = True) -> t
     report = index_dataset(train.paths + test.paths, default_index_path(root, data.cache_dir),
                            min_frames=data.clip_frames, progress=progress)
     by_path = {r.path: r for r in report.records}
-    out, dropped = [], 0
+    out, dropped, left_out = [], 0, []
     for ds in (train, test):
         recs = [by_path[str(Path(p).resolve())] for p in ds.paths]
         keep = [i for i, r in enumerate(recs) if r.usable]
         dropped += len(ds) - len(keep)
+        gone: dict[str, int] = {}
+        for r in recs:
+            if not r.usable:
+                gone[r.status] = gone.get(r.status, 0) + 1
+        left_out.append((len(ds), gone))
         ds = ds.subset(keep)
         ds.frames = [recs[i].frames for i in keep]
         out.append(ds)
@@ -332,6 +337,17 @@ def open_video_dataset(data, *, split_seed: int = 0, progress: bool = True) -> t
     for ds in out:
         if len(ds) == 0:
             raise VidsslError(f"no usable videos left in {ds.name}; see {report.problems}")
+    span = (data.clip_frames - 1) * data.stride + 1
+    looped = [sum(f < span for f in ds.frames) for ds in out]
+    for ds, n, (listed, gone) in zip(out, looped, left_out):  # recorded in results.json by evaluation
+        ds.accounting = {"videos_listed": listed, "videos_used": len(ds), "videos_left_out": gone,
+                         "videos_looped": n, "clip_span_frames": span}
+    if sum(looped):
+        total = sum(len(ds) for ds in out)
+        shortest = min(min(ds.frames) for ds in out)
+        warnings.warn(f"{sum(looped)} of {total} videos are shorter than a clip's span ({data.clip_frames} frames at "
+                      f"stride {data.stride} = {span} frames; the shortest has {shortest}): their clips loop back to "
+                      "the start. Lower --clip-frames or --stride to avoid that", stacklevel=2)
     if data.frame_cache:
         cache = Path(data.cache_dir or default_cache_dir()) / "frames"
         out = [CachedVideoDataset(ds, cache, side) for ds in out]

@@ -52,7 +52,12 @@ def labelled_only(train, test, label_set: str | None = None) -> tuple:
         if len(keep) == 0:
             raise VidsslError(f"no labelled videos in {ds.name} ({len(ds)} unlabelled): evaluation needs videos in "
                               "class subfolders (root/<class>/..., or train/<class>/... and test/<class>/...)")
-        out.append(ds if len(keep) == len(ds) else LabelledView(ds, keep))
+        if len(keep) == len(ds):
+            out.append(ds)
+            continue
+        view = LabelledView(ds, keep)
+        view.accounting = {**(getattr(ds, "accounting", None) or {}), "unlabelled_left_out": len(ds) - len(keep)}
+        out.append(view)
     if any(left):
         warnings.warn(f"evaluating labelled videos only: left out {left[0]} of {len(train)} train and {left[1]} of "
                       f"{len(test)} test videos without a class subfolder", stacklevel=2)
