@@ -345,3 +345,23 @@ def test_videos_shorter_than_a_clip_are_counted_named_in_one_line_and_recorded(t
     videos = res["protocol"]["videos"]
     assert videos["train"]["videos_looped"] + videos["test"]["videos_looped"] == 4
     assert json.loads((out / "results.json").read_text())["protocol"]["videos"] == videos
+
+
+def test_an_unlabelled_folder_pretrains_on_every_video_and_an_empty_side_names_its_cause(tmp_path, tiny):
+    from vidssl.config import ModelConfig, PretrainConfig
+    from vidssl.engine import pretrain
+
+    flat = copy_layout(tmp_path / "flat", tiny, [f"v_X_g01_c{k:02d}.avi" for k in range(5)])  # one recording
+    cfg = DataConfig(dataset="folder", root=str(flat), cache_dir=str(tmp_path / "cache"), clip_frames=4,
+                     crop_size=16, cache_short_side=16, frame_cache=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no split, so no warning about recording groups either
+        train, test = open_video_dataset(cfg, progress=False)
+    assert len(train) == 5 and len(test) == 0 and "every video is unlabelled" in train.split_rule
+    res = pretrain(PretrainConfig(out_dir=str(tmp_path / "run"), data=cfg, model=ModelConfig(width=0.0625),
+                                  batch_size=4, steps=1, progress=False))
+    assert json.loads((res.out_dir / "config.json").read_text())["train_videos"] == 5
+    one_group = copy_layout(tmp_path / "lab", tiny, [f"{c}/v_{c}_g01_c{k:02d}.avi" for c in ("a", "b") for k in range(4)])
+    cfg.root = str(one_group)
+    with pytest.raises(VidsslError, match=r"left lab-test empty: every video of a class shares one recording group"):
+        open_video_dataset(cfg, progress=False)

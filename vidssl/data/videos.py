@@ -304,7 +304,18 @@ def open_video_dataset(data, *, split_seed: int = 0, progress: bool = True) -> t
             train.split_rule = test.split_rule = "the train/ and test/ folders as given"
         else:
             everything = VideoFolder(root, side, decoder=data.decoder)
-            train, test = stratified_split(everything, split_seed, group_pattern=data.group_pattern)
+            if (everything.labels["class"] < 0).all():  # nothing can be scored: pretrain on every video
+                train, test = everything, everything.subset([], f"{root.name}-test")
+                train.name = f"{root.name}-all"
+                train.split_rule = test.split_rule = "no split: every video is unlabelled, so all of them pretrain"
+            else:
+                train, test = stratified_split(everything, split_seed, group_pattern=data.group_pattern)
+                for part in (train, test):
+                    if len(part) == 0:
+                        raise VidsslError(
+                            f"the 70/30 split of {root} by recording group left {part.name} empty: every video of a "
+                            "class shares one recording group (names like _g01_c01 are read as groups); put the "
+                            "videos in train/ and test/ folders, or name the groups with --group-pattern REGEX")
     elif data.dataset in ("ucf101", "hmdb51"):
         make = ucf101 if data.dataset == "ucf101" else hmdb51
         train, test = (make(root, data.split, part, side, data.decoder) for part in ("train", "test"))
@@ -334,9 +345,9 @@ def open_video_dataset(data, *, split_seed: int = 0, progress: bool = True) -> t
         counts = ", ".join(f"{n} {s}" for s, n in sorted(report.counts().items()) if s not in ("ok", "too_short"))
         warnings.warn(f"skipped {dropped} of {len(report.records)} videos that cannot be decoded ({counts}); "
                       f"files and reasons: {report.problems}", stacklevel=2)
-    for ds in out:
-        if len(ds) == 0:
-            raise VidsslError(f"no usable videos left in {ds.name}; see {report.problems}")
+    for ds, (listed, _) in zip(out, left_out):
+        if len(ds) == 0 and listed > 0:
+            raise VidsslError(f"no usable videos left in {ds.name}: all {listed} cannot be decoded; see {report.problems}")
     span = (data.clip_frames - 1) * data.stride + 1
     looped = [sum(f < span for f in ds.frames) for ds in out]
     for ds, n, (listed, gone) in zip(out, looped, left_out):  # recorded in results.json by evaluation
@@ -344,7 +355,7 @@ def open_video_dataset(data, *, split_seed: int = 0, progress: bool = True) -> t
                          "videos_looped": n, "clip_span_frames": span}
     if sum(looped):
         total = sum(len(ds) for ds in out)
-        shortest = min(min(ds.frames) for ds in out)
+        shortest = min(min(ds.frames) for ds in out if len(ds))
         warnings.warn(f"{sum(looped)} of {total} videos are shorter than a clip's span ({data.clip_frames} frames at "
                       f"stride {data.stride} = {span} frames; the shortest has {shortest}): their clips loop back to "
                       "the start. Lower --clip-frames or --stride to avoid that", stacklevel=2)
