@@ -24,6 +24,7 @@ import numpy as np
 
 from vidssl.config import EvalConfig, FinetuneConfig, PretrainConfig, to_dict
 from vidssl.errors import VidsslError
+from vidssl.eval.tables import BACKBONE_NAMES, mean_std
 from vidssl.io import atomic_write, ensure_writable_dir, write_json
 from vidssl.lock import holds_out_dir
 from vidssl.runlog import log_eval_metrics
@@ -416,23 +417,6 @@ def format_gains(summary: list[dict[str, Any]]) -> str:
         parts = ", ".join(f"{name} {v['gain']:+.1f} (vs {v['against']})" for name, v in g.items())
         lines.append(f"- {method}, SSL minus the strongest random init: {parts}")
     return "\n".join(lines)
-
-
-# what each backbone row of a comparison is, in words
-BACKBONE_NAMES = {
-    "ssl": "self-supervised",
-    "random_init": "random init, same input (BN re-estimated)",
-    "random_init_no_bn_recal": "random init, same input, initial BN statistics",
-    "random_init_bn_recal": "random init, same input (BN re-estimated)",
-    "random_init_rgb": "random init, RGB (BN re-estimated)",
-    "random_init_rgb_no_bn_recal": "random init, RGB, initial BN statistics",
-    "random_init_rgb_bn_recal": "random init, RGB (BN re-estimated)",
-}
-
-
-def mean_std(cell: dict[str, Any]) -> str:
-    """``mean ± std`` over seeds; one seed shows ``(n=1)``, never a spread of 0."""
-    return f"{cell['mean']:.1f} ± {cell['std']:.1f}" if len(cell.get("values", ())) > 1 else f"{cell['mean']:.1f} (n=1)"
 
 
 def format_table(summary: list[dict[str, Any]]) -> str:

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from vidssl.compare import BACKBONE_NAMES, mean_std
 from vidssl.errors import VidsslError
+from vidssl.eval.tables import BACKBONE_NAMES, mean_std
 from vidssl.io import atomic_write, ensure_writable_dir
 
 PICTURES_DIR = "report_files"
