@@ -8,7 +8,7 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test]'
 	touch $@
 
-.PHONY: demo test lint
+.PHONY: demo test lint docs
 demo: $(VENV)/.installed
 	$(VENV)/bin/vidssl demo
 
@@ -17,3 +17,9 @@ test: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/pip install -q ruff==0.17.5 && $(VENV)/bin/ruff check vidssl tests bench
+
+# The documentation site (mkdocs.yml, docs/) into site/; --strict: a broken link, a page
+# missing from the nav or a docstring that does not render fails, as in .ci/run.
+docs: $(VENV)/.installed
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[docs]'
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict

@@ -56,10 +56,10 @@ HELP = {
                     "ablation found 0.99 within 0.4 points of 0.999",
     "proj_dim": "output size of the projection head (simclr, moco, byol); default: the method's own, recorded in "
                 "config.json: moco 128 and byol 256 as in their papers; simclr 256 (its paper: 128, which it found "
-                "to matter little; every videoSimCLR figure in the README was measured at 256)",
+                "to matter little; every videoSimCLR figure in the docs was measured at 256)",
     "weight_decay": "weight decay on weights (not norms and biases). With AdamW, 1e-4 is practically none (lr x wd = "
                     "1e-7 to 2e-7 per step at lr 1e-3 to 2e-3); kept because over the few hundred to ~1,000 steps here even "
-                    "MAE-style AdamW decay (0.05) would shrink the weights by a few percent in all, and every README "
+                    "MAE-style AdamW decay (0.05) would shrink the weights by a few percent in all, and every docs "
                     "figure was measured with it. The papers' SGD/LARS values do not transfer to AdamW",
     "queue_size": "videoMoCo: number of negative keys K",
     "root": "folder of videos, or the UCF101/HMDB51 root with its split files",
@@ -72,7 +72,7 @@ HELP = {
     "bg_mix_max": "largest blending weight of that frame",
     "decoder": "pyav | decord: the library that decodes real video. decord needs pip install 'vidssl[decoders]'; "
                "its full-size frames equal PyAV's, resized ones differ by ~2 levels in 255 (own frame-cache entries); "
-               "PyAV measured faster (README, Real video)",
+               "PyAV measured faster (docs/benchmarks.md)",
     "classes": "comma-separated class names to keep (video datasets), labels renumbered in this order; e.g. "
                "pretrain on some actions and evaluate on others (default: all)",
     "group_pattern": "--dataset folder without train/ and test/: regex on file names whose first group names the "

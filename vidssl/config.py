@@ -81,10 +81,10 @@ class PretrainConfig:
     # None below: the method's own default (vidssl.methods.method_defaults), resolved and recorded in config.json
     temperature: float | None = None  # simclr 0.1; moco_v1 0.07, moco_v2 0.2 (their papers)
     queue_size: int = 1024  # videoMoCo: negative keys kept (K)
-    ema_momentum: float | None = None  # moco and byol 0.99, not the papers' 0.999 / 0.996: see README, "Methods"
+    ema_momentum: float | None = None  # moco and byol 0.99, not the papers' 0.999 / 0.996: see docs/methods.md
     optimizer: str = "adamw"  # adamw | sgd
     lr: float = 2e-3
-    weight_decay: float = 1e-4  # practically none with AdamW (lr x wd = 2e-7 per step): see README, "Methods"
+    weight_decay: float = 1e-4  # practically none with AdamW (lr x wd = 2e-7 per step): see docs/methods.md
     momentum: float = 0.9  # sgd only
     batch_size: int = 64
     steps: int = 350
@@ -230,7 +230,7 @@ class DemoConfig:
 
 # Named recipes (``--preset NAME``): flag defaults, each still overridable by its flag.
 # "real-video" was chosen on validation folds of ucf101-9 split-1 train, never on test
-# (README, "Real video: features that beat random init"; bench/bench_real.py).
+# (docs/benchmarks.md, "Real video: features that beat random init"; bench/bench_real.py).
 PRESETS: dict[str, dict[str, Any]] = {
     "real-video": {"input": "residual", "clip_frames": 8, "stride": 8, "crop_size": 32, "cache_short_side": 40,
                    "batch_size": 32, "lr": 2e-3, "time_budget": "30m"},

@@ -10,7 +10,7 @@ One module per backend, each with the same three names:
 ``pyav`` (default): :mod:`vidssl.data.decode`. ``decord``: :mod:`vidssl.data.decode_decord`,
 optional (``pip install 'vidssl[decoders]'``); its full-size frames equal PyAV's, its
 resized ones differ by 1-3 levels in 255 on average (ucf101-9, short side 128 to 40). PyAV stays the default because it measured
-faster for random clips (bench/bench_loading.py; README, "Real video"). Datasets hold the
+faster for random clips (bench/bench_loading.py; docs/benchmarks.md, "Decoders: PyAV and decord"). Datasets hold the
 backend's name, not its module, so they pickle into DataLoader workers.
 """
 

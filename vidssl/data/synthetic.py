@@ -121,7 +121,7 @@ def _render_split(
         alpha = F.grid_sample(sprite, grid, align_corners=False).clamp(0, 1)  # T x 1 x S x S
         # plain background and sprite colours that drift over the clip (changing light):
         # a textured or constant-colour background lets instance discrimination succeed on
-        # appearance alone, and the features then ignore motion (see README, "Built-in data")
+        # appearance alone, and the features then ignore motion (docs/benchmarks.md, "Choosing the data")
         w = torch.linspace(0, 1, T)[:, None, None, None]
         bg0, bg1 = (torch.from_numpy(rng.uniform(0.0, 0.5, 3).astype(np.float32))[None, :, None, None] for _ in range(2))
         fg0, fg1 = (torch.from_numpy(rng.uniform(0.55, 1.0, 3).astype(np.float32))[None, :, None, None] for _ in range(2))

@@ -5,7 +5,7 @@ predictor (both 2-layer MLPs, Sec. 3.3). Target: EMA copies of backbone and proj
 run under no_grad. Loss: eq. 2, 2 - 2 cos(p, z'), symmetrised over the two views
 (eq. 3). The EMA rate follows the paper's cosine schedule from ``ema_momentum`` up to 1
 (``cosine_tau=False`` keeps it constant). Its base is 0.99, not the paper's 0.996: runs
-here are a few hundred to ~1,000 steps, not BYOL's ~10^5 (README, "Methods").
+here are a few hundred to ~1,000 steps, not BYOL's ~10^5 (docs/methods.md).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ does); the keys of every process are gathered into one identical queue.
 Defaults: 128-d projection and temperature 0.07 (v1) / 0.2 (v2) as in the papers; EMA
 momentum 0.99, not the papers' 0.999, because runs here are a few hundred to ~1,000 steps
 and 0.999 (a time constant of 1,000 steps) would leave the key encoder near its random
-init for most of them (README, "Methods").
+init for most of them (docs/methods.md).
 """
 
 from __future__ import annotations
