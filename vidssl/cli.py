@@ -11,6 +11,7 @@ import warnings
 from typing import Any
 
 from vidssl.config import (
+    CHOICES,
     DEMO_DEFAULTS,
     PRESETS,
     AugConfig,
@@ -20,6 +21,7 @@ from vidssl.config import (
     FinetuneConfig,
     ModelConfig,
     PretrainConfig,
+    check_fields,
     load_recorded_config,
     to_dict,
 )
@@ -85,6 +87,48 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+def _registry_choices() -> dict[str, tuple[str, ...]]:
+    from vidssl.backbones import BACKBONES
+    from vidssl.methods import METHODS
+
+    return {"method": tuple(sorted(METHODS)), "backbone": tuple(sorted(BACKBONES))}
+
+
+def _at_least(low: int) -> Any:
+    """An argparse type: an integer >= ``low`` (a bad value is the usual one-line usage error)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not (value >= 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+    return value
+
+
 def _add_fields(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = (), suppress: bool = False) -> list[str]:
     """One ``--flag`` per dataclass field with a plain default; returns the field names added."""
     names = []
@@ -96,6 +140,9 @@ def _add_fields(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = (
             continue
         flag = "--" + f.name.replace("_", "-")
         kw: dict[str, Any] = {"dest": f.name, "help": HELP.get(f.name, "")}
+        choices = CHOICES.get(f"{cls.__name__}.{f.name}") or _registry_choices().get(f.name)
+        if choices:
+            kw["choices"] = choices
         if isinstance(default, bool):
             kw.update(action=argparse.BooleanOptionalAction)
         elif isinstance(default, tuple):
@@ -125,7 +172,7 @@ def _pretrain_config(ns: argparse.Namespace) -> PretrainConfig:
 def _where_flags(p: argparse.ArgumentParser) -> None:
     """--device and --threads, for commands without a config dataclass (the same as every other command's)."""
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help=HELP["device"] + " (default: auto)")
-    p.add_argument("--threads", type=int, default=0, help=HELP["threads"] + " (default: 0)")
+    p.add_argument("--threads", type=_at_least(0), default=0, help=HELP["threads"] + " (default: 0)")
 
 
 def _recorded_defaults(path: str) -> dict[str, Any]:
@@ -183,20 +230,20 @@ def build_parser(preset: str | None = None, recorded: dict[str, Any] | None = No
                      '"supervised": true, "random_init_only": true, "eval_data": {...} (see vidssl.variants)')
     cmp.add_argument("--reference", default=None, metavar="ROW",
                      help="the row every other is paired against, seed by seed (default: the first)")
-    cmp.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds, one run each (default: 0 1 2)")
-    cmp.add_argument("--clips-per-video", type=int, default=4, help=HELP["clips_per_video"] + " (default: 4)")
+    cmp.add_argument("--seeds", type=_at_least(0), nargs="+", default=[0, 1, 2], help="seeds, one run each (default: 0 1 2)")
+    cmp.add_argument("--clips-per-video", type=_at_least(1), default=4, help=HELP["clips_per_video"] + " (default: 4)")
     cmp.add_argument("--holdout", default="test", choices=("test", "val"),
                      help="score on the test split, or on validation folds of train (to choose settings)")
     cmp.add_argument("--bn-recalibrate", action=argparse.BooleanOptionalAction, default=True,
                      help="re-estimate BatchNorm statistics on unaugmented train clips before evaluating")
-    cmp.add_argument("--finetune-steps", type=int, default=0, help="fine-tune every run this many steps (0: none)")
-    cmp.add_argument("--finetune-lr", type=float, default=1e-3, help="fine-tuning head lr (default: 1e-3)")
-    cmp.add_argument("--finetune-batch-size", type=int, default=32, help="fine-tuning batch size (default: 32)")
-    cmp.add_argument("--finetune-backbone-lr-ratio", type=float, default=0.1,
+    cmp.add_argument("--finetune-steps", type=_at_least(0), default=0, help="fine-tune every run this many steps (0: none)")
+    cmp.add_argument("--finetune-lr", type=_positive_float, default=1e-3, help="fine-tuning head lr (default: 1e-3)")
+    cmp.add_argument("--finetune-batch-size", type=_at_least(1), default=32, help="fine-tuning batch size (default: 32)")
+    cmp.add_argument("--finetune-backbone-lr-ratio", type=_non_negative_float, default=0.1,
                      help="SSL backbone lr = fine-tuning lr x this (default: 0.1)")
-    cmp.add_argument("--finetune-scratch-lr", type=float, default=None,
+    cmp.add_argument("--finetune-scratch-lr", type=_positive_float, default=None,
                      help="supervised from scratch: head lr (default: --finetune-lr)")
-    cmp.add_argument("--finetune-scratch-ratio", type=float, default=1.0,
+    cmp.add_argument("--finetune-scratch-ratio", type=_non_negative_float, default=1.0,
                      help="supervised from scratch: backbone lr = its head lr x this (default: 1.0)")
 
     ev = sub.add_parser("eval", help="linear probe, kNN and retrieval of a checkpoint beside random init")
@@ -217,14 +264,14 @@ def build_parser(preset: str | None = None, recorded: dict[str, Any] | None = No
     emb.add_argument("checkpoint")
     emb.add_argument("--out", required=True, help="the .npz file to write")
     emb.add_argument("--split", default="train", choices=("train", "test", "all"))
-    emb.add_argument("--clips-per-video", type=int, default=1)
+    emb.add_argument("--clips-per-video", type=_at_least(1), default=1)
     emb.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     _where_flags(emb)
 
     ret = sub.add_parser("retrieve", help="the nearest videos of a query video in an embeddings file")
     ret.add_argument("video", help="a video file, or a source name stored in the embeddings file")
     ret.add_argument("--embeddings", required=True, help="an .npz written by vidssl embed")
-    ret.add_argument("-k", type=int, default=5)
+    ret.add_argument("-k", type=_at_least(1), default=5)
     ret.add_argument("--label-set", default=None)
     ret.add_argument("--checkpoint", default=None, help="override the checkpoint recorded in the embeddings file")
     _where_flags(ret)
@@ -244,7 +291,7 @@ def build_parser(preset: str | None = None, recorded: dict[str, Any] | None = No
     idx = sub.add_parser("index", help="scan a folder of videos: manifest plus a report of every bad file")
     idx.add_argument("path", help="folder of videos (searched recursively)")
     idx.add_argument("--out", default=None, help="manifest path (default: under the cache dir, reused by training)")
-    idx.add_argument("--min-frames", type=int, default=8, help="videos with fewer frames are reported too_short (default: 8)")
+    idx.add_argument("--min-frames", type=_at_least(1), default=8, help="videos with fewer frames are reported too_short (default: 8)")
     idx.add_argument("--cache-dir", default=None, help="cache directory (default: ~/.cache/vidssl)")
     idx.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     return parser
@@ -263,7 +310,9 @@ def run(argv: list[str] | None = None) -> int:
     from vidssl import api
 
     if ns.command == "pretrain":
-        res = api.pretrain(_pretrain_config(ns))
+        cfg = _pretrain_config(ns)
+        cfg.validate()  # every flag checked before anything is written
+        res = api.pretrain(cfg)
         if int(os.environ.get("RANK", "0")) == 0 and res.already_finished:  # under torchrun, one report
             print(f"the run in {res.out_dir} had already finished ({res.step} steps, {res.elapsed_s:.0f} s): nothing "
                   f"to train; checkpoint: {res.checkpoint} (train longer with --steps N --extend-steps)")
@@ -273,6 +322,8 @@ def run(argv: list[str] | None = None) -> int:
         pcfg = _pretrain_config(ns)
         cfg = DemoConfig(out_dir=ns.out_dir, pretrain=pcfg, report=ns.report,
                          eval=EvalConfig(clips_per_video=ns.clips_per_video, seed=pcfg.seed, progress=pcfg.progress))
+        pcfg.validate()
+        cfg.eval.validate()
         report = api.demo(cfg)
         print(api.format_table(report))
         pr = report["protocol"]
@@ -283,13 +334,14 @@ def run(argv: list[str] | None = None) -> int:
         from vidssl.compare import CompareConfig, compare, format_gains, format_paired, format_table
 
         pcfg = _pretrain_config(ns)
-        ft = None
-        if ns.finetune_steps > 0:
-            ft = FinetuneConfig(steps=ns.finetune_steps, lr=ns.finetune_lr, batch_size=ns.finetune_batch_size,
-                                backbone_lr_ratio=ns.finetune_backbone_lr_ratio, scratch_lr=ns.finetune_scratch_lr,
-                                scratch_backbone_lr_ratio=ns.finetune_scratch_ratio,
-                                clips_per_video=ns.clips_per_video, progress=pcfg.progress, device=pcfg.device,
-                                threads=pcfg.threads)
+        ft = FinetuneConfig(steps=max(1, ns.finetune_steps), lr=ns.finetune_lr, batch_size=ns.finetune_batch_size,
+                            backbone_lr_ratio=ns.finetune_backbone_lr_ratio, scratch_lr=ns.finetune_scratch_lr,
+                            scratch_backbone_lr_ratio=ns.finetune_scratch_ratio,
+                            clips_per_video=ns.clips_per_video, progress=pcfg.progress, device=pcfg.device,
+                            threads=pcfg.threads)
+        ft.validate()  # the fine-tuning flags are checked even when --finetune-steps is 0
+        if ns.finetune_steps == 0:
+            ft = None
         from vidssl.variants import load_variants
 
         variants = tuple(load_variants(ns.variants)) if ns.variants else None
@@ -298,6 +350,7 @@ def run(argv: list[str] | None = None) -> int:
                             eval=EvalConfig(clips_per_video=ns.clips_per_video, holdout=ns.holdout,
                                             bn_recalibrate=ns.bn_recalibrate, progress=pcfg.progress,
                                             device=pcfg.device, threads=pcfg.threads))
+        cfg.validate()
         report = compare(cfg)
         print(format_table(report["summary"]))
         print("\n" + format_gains(report["summary"]))
@@ -305,7 +358,9 @@ def run(argv: list[str] | None = None) -> int:
             print("\n" + format_paired(report["paired"], report["protocol"]["reference"]))
         print(f"\nresults: {os.path.join(ns.out_dir, 'compare.json')}, compare.md and compare.html")
     elif ns.command == "finetune":
-        entry = api.finetune_run(ns.run_dir, _pick(FinetuneConfig, ns), label_set=ns.label_set)
+        ft = _pick(FinetuneConfig, ns)
+        ft.validate()
+        entry = api.finetune_run(ns.run_dir, ft, label_set=ns.label_set)
         for name, r in entry["results"].items():
             print(f"{name:12s} fine-tuned: per-clip {100 * r['per_clip_acc']:.1f}  per-video {100 * r['per_video_acc']:.1f}")
         print(f"results: {os.path.join(ns.run_dir, 'results.json')}")
@@ -334,6 +389,8 @@ def run(argv: list[str] | None = None) -> int:
         print(report.summary())
     elif ns.command == "eval":
         given = {f.name: getattr(ns, f.name) for f in dataclasses.fields(DataConfig) if hasattr(ns, f.name)}
+        _pick(EvalConfig, ns).validate()  # the flags, before the checkpoint is read
+        check_fields(DataConfig(**given))
         data = None
         if given:
             _, pcfg, _ = api.load_pretrain_checkpoint(ns.checkpoint)

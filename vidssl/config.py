@@ -4,11 +4,96 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vidssl.errors import VidsslError
+
+INF = float("inf")
+# Every numeric field of every config dataclass, in one place: (low, high, low is open). None values
+# (a method's own default) are not checked; tuples are checked element by element. A test asserts
+# that no numeric field lacks a rule, so a new flag cannot slip through unchecked.
+RANGES: dict[str, tuple[float, float, bool]] = {
+    # DataConfig
+    "DataConfig.split": (1, 3, False), "DataConfig.cache_short_side": (8, INF, False),
+    "DataConfig.clip_frames": (1, INF, False), "DataConfig.stride": (1, INF, False),
+    "DataConfig.crop_size": (8, INF, False), "DataConfig.num_workers": (0, 64, False),
+    "DataConfig.synthetic_train_per_class": (1, INF, False), "DataConfig.synthetic_test_per_class": (1, INF, False),
+    "DataConfig.synthetic_frames": (2, INF, False), "DataConfig.synthetic_size": (8, INF, False),
+    "DataConfig.synthetic_seed": (0, 2**32 - 1, False),
+    # AugConfig
+    "AugConfig.temporal_shift": (0, INF, False), "AugConfig.reverse_p": (0, 1, False),
+    "AugConfig.shuffle_p": (0, 1, False), "AugConfig.crop_scale": (0, 1, True), "AugConfig.crop_ratio": (0, INF, True),
+    "AugConfig.hflip_p": (0, 1, False), "AugConfig.jitter_p": (0, 1, False), "AugConfig.brightness": (0, 1, False),
+    "AugConfig.contrast": (0, 1, False), "AugConfig.saturation": (0, 1, False), "AugConfig.hue": (0, 0.5, False),
+    "AugConfig.gray_p": (0, 1, False), "AugConfig.blur_p": (0, 1, False), "AugConfig.blur_sigma": (0, INF, True),
+    "AugConfig.bg_mix_p": (0, 1, False), "AugConfig.bg_mix_max": (0, 1, False),
+    # ModelConfig
+    "ModelConfig.width": (0, 16, True), "ModelConfig.head_hidden": (1, INF, False), "ModelConfig.proj_dim": (1, INF, False),
+    # PretrainConfig
+    "PretrainConfig.temperature": (0, INF, True), "PretrainConfig.queue_size": (1, INF, False),
+    "PretrainConfig.ema_momentum": (0, 1, False), "PretrainConfig.lr": (0, INF, True),
+    "PretrainConfig.weight_decay": (0, INF, False), "PretrainConfig.momentum": (0, 1, False),
+    "PretrainConfig.batch_size": (2, INF, False), "PretrainConfig.steps": (1, INF, False),
+    "PretrainConfig.warmup_steps": (0, INF, False), "PretrainConfig.checkpoint_every": (1, INF, False),
+    "PretrainConfig.log_every": (1, INF, False), "PretrainConfig.seed": (0, 2**32 - 1, False),
+    "PretrainConfig.threads": (0, 1024, False),
+    # EvalConfig
+    "EvalConfig.clips_per_video": (1, INF, False), "EvalConfig.batch_size": (1, INF, False),
+    "EvalConfig.probe_cs": (0, INF, True), "EvalConfig.probe_val_fraction": (0, 1, True),
+    "EvalConfig.knn_k": (1, INF, False), "EvalConfig.recall_ks": (1, INF, False),
+    "EvalConfig.seed": (0, 2**32 - 1, False), "EvalConfig.threads": (0, 1024, False),
+    # FinetuneConfig
+    "FinetuneConfig.steps": (1, INF, False), "FinetuneConfig.batch_size": (1, INF, False),
+    "FinetuneConfig.lr": (0, INF, True), "FinetuneConfig.backbone_lr_ratio": (0, INF, False),
+    "FinetuneConfig.scratch_backbone_lr_ratio": (0, INF, False), "FinetuneConfig.scratch_lr": (0, INF, True),
+    "FinetuneConfig.weight_decay": (0, INF, False), "FinetuneConfig.clips_per_video": (1, INF, False),
+    "FinetuneConfig.seed": (0, 2**32 - 1, False), "FinetuneConfig.threads": (0, 1024, False),
+    "FinetuneConfig.checkpoint_every": (1, INF, False),
+}
+# Every text field with a fixed set of values (method and backbone names live in their registries; the
+# command line offers those as choices, and building the model refuses an unknown one).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "DataConfig.dataset": ("synthetic", "folder", "ucf101", "hmdb51"), "DataConfig.decoder": ("pyav", "decord"),
+    "DataConfig.synthetic_background": ("drift", "plain", "texture"), "ModelConfig.input": ("rgb", "residual"),
+    "PretrainConfig.optimizer": ("adamw", "sgd"), "PretrainConfig.device": ("auto", "cpu", "cuda"),
+    "EvalConfig.holdout": ("test", "val"), "EvalConfig.device": ("auto", "cpu", "cuda"),
+    "FinetuneConfig.holdout": ("test", "val"), "FinetuneConfig.device": ("auto", "cpu", "cuda"),
+}
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def describe_range(lo: float, hi: float, open_lo: bool) -> str:
+    low = f"> {lo:g}" if open_lo else f">= {lo:g}"
+    return low if hi == INF else f"{'in (' if open_lo else 'in ['}{lo:g}, {hi:g}]"
+
+
+def check_fields(cfg: Any) -> None:
+    """Refuse (one line, naming the flag) any numeric field out of its range or not finite, and any text
+    field outside its choices, in ``cfg`` and the config dataclasses it holds (:data:`RANGES`, :data:`CHOICES`)."""
+    cls = type(cfg).__name__
+    for f in dataclasses.fields(cfg):
+        value, key = getattr(cfg, f.name), f"{cls}.{f.name}"
+        if dataclasses.is_dataclass(value):
+            check_fields(value)
+            continue
+        if key in CHOICES and value not in CHOICES[key]:
+            raise VidsslError(f"{flag(f.name)} {value!r} is not one of {', '.join(CHOICES[key])}")
+        if key not in RANGES or value is None:
+            continue
+        lo, hi, open_lo = RANGES[key]
+        for v in value if isinstance(value, (tuple, list)) else (value,):
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            ok = ok and (v > lo if open_lo else v >= lo) and v <= hi
+            if not ok:
+                extra = "; UCF101 and HMDB51 have splits 1-3" if key == "DataConfig.split" else ""
+                raise VidsslError(f"{flag(f.name)} must be a finite number {describe_range(lo, hi, open_lo)}, "
+                                  f"got {value!r}{extra}")
 
 
 @dataclass
@@ -104,6 +189,7 @@ class PretrainConfig:
     progress: bool = True
 
     def validate(self) -> None:
+        check_fields(self)
         d = self.data
         if d.clip_frames < 1:
             raise VidsslError(f"--clip-frames must be >= 1, got {d.clip_frames}")
@@ -167,6 +253,7 @@ class EvalConfig:
     progress: bool = True
 
     def validate(self) -> None:
+        check_fields(self)
         if self.clips_per_video < 1:
             raise VidsslError(f"--clips-per-video must be >= 1, got {self.clips_per_video}")
         if self.data is not None and self.data.clip_frames < 1:
@@ -197,6 +284,7 @@ class FinetuneConfig:
     progress: bool = True
 
     def validate(self) -> None:
+        check_fields(self)
         if self.holdout not in ("test", "val"):
             raise VidsslError(f"fine-tune holdout must be test or val, got {self.holdout!r}")
         if self.steps < 1:
@@ -245,7 +333,7 @@ def parse_duration(text: str) -> float:
         value = float(t[:-1]) * units[t[-1]] if t and t[-1] in units else float(t)
     except ValueError:
         value = float("nan")
-    if not value > 0:
+    if not 0 < value < 10 * 365 * 86400:  # also refuses inf and nan
         raise VidsslError(f"--time-budget {text!r} is not a positive duration; write e.g. 30m, 1800s or 0.5h")
     return value
 
