@@ -86,6 +86,8 @@ def recipe(steps: int, threads: int, cache_dir: str | None) -> PretrainConfig:
 
 def run_group(name: str, args: argparse.Namespace) -> dict[str, Any]:
     reference, rows, finetune = GROUPS[name]
+    if args.rows:  # a part of the group (e.g. to summarise the rows that have finished); the reference stays
+        rows = {r: f for r, f in rows.items() if r in args.rows or r == reference}
     seeds = (0,) if name == "budget60" else tuple(args.seeds)
     ft = None
     if finetune:  # lrs chosen per init on a validation fold of split-1 train (README, bench/bench_finetune.py)
@@ -121,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--out", default="runs/thesis")
+    p.add_argument("--rows", nargs="+", default=None, metavar="ROW",
+                   help="only these rows of each group (and its reference), e.g. to summarise a partial study")
     p.add_argument("--list", action="store_true", help="print the groups and their rows, run nothing")
     p.add_argument("--gather", nargs="+", default=None, metavar="DIR",
                    help="first move the runs of these folders (one process each) into --out")

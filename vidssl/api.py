@@ -326,14 +326,16 @@ def finetune_run(run_dir: str | Path, cfg=None, *, aug=None, label_set: str | No
     (recording groups whole); the entry is returned, not written (results.json keeps test figures).
     """
     from vidssl.eval.finetune import FinetuneConfig, finetune
-    from vidssl.report import primary_label_set, read_results, run_checkpoint
+    from vidssl.report import check_same_checkpoint, primary_label_set, read_results, run_checkpoint
 
     run_dir = Path(run_dir)
     cfg = cfg or FinetuneConfig()
     cfg.validate()
     runtime.set_threads(cfg.threads)
     results = read_results(run_dir)
-    model, pcfg, ck = load_pretrain_checkpoint(run_checkpoint(run_dir, results))
+    ckpt = run_checkpoint(run_dir, results)
+    model, pcfg, ck = load_pretrain_checkpoint(ckpt)
+    check_same_checkpoint(run_dir, results, ck, ckpt)  # the fine-tuning sits beside the evaluation of the same weights
     recorded = results.get("eval_config", {}).get("data")  # the data the results were measured on
     data = from_dict(type(pcfg.data), recorded) if recorded else pcfg.data
     aug = aug or pcfg.aug

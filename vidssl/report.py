@@ -82,6 +82,18 @@ def run_checkpoint(run_dir: str | Path, results: dict[str, Any]) -> Path:
     raise VidsslError(f"no checkpoint for {run_dir}: neither {own} nor {named!r} exists; the pictures need the weights")
 
 
+def check_same_checkpoint(run_dir: str | Path, results: dict[str, Any], ck: dict[str, Any], path: str | Path) -> None:
+    """Refuse (one line, what to run) when ``results.json`` was measured on other weights than the checkpoint
+    ``ck`` now holds (say, the run was resumed with --extend-steps after its evaluation): nothing may mix them."""
+    from vidssl.checkpoint import fingerprint
+
+    recorded, now = results.get("protocol", {}).get("checkpoint_fingerprint"), fingerprint(ck)
+    if recorded is not None and recorded != now:
+        raise VidsslError(f"{Path(run_dir) / 'results.json'} was measured on step {recorded.get('step')} of {path}, "
+                          f"which now holds step {now['step']} (other weights); evaluate it again first: "
+                          f"vidssl eval {path} --out {run_dir}")
+
+
 def primary_label_set(results: dict[str, Any]) -> str:
     for name, m in results["results"]["ssl"]["labels"].items():
         if "skipped" not in m:
@@ -364,6 +376,10 @@ def build_report(run_dir: str | Path, *, progress: bool = False) -> Path:
     """Write ``run_dir/report.html`` (self-contained) and its pictures; returns the HTML path."""
     run_dir = Path(run_dir)
     results = read_results(run_dir)
+    from vidssl.checkpoint import load
+
+    ckpt = run_checkpoint(run_dir, results)
+    check_same_checkpoint(run_dir, results, load(ckpt), ckpt)  # pictures and numbers of one checkpoint
     pictures = make_pictures(run_dir, results, progress)
     page = render_html(results, pictures, f"vidssl report: {run_dir.resolve().name}")
     path = run_dir / "report.html"

@@ -1,3 +1,4 @@
+import json
 import math
 
 import numpy as np
@@ -182,3 +183,27 @@ def test_killed_or_stopped_finetuning_continues_to_the_same_weights(tiny_data, t
     monkeypatch.setattr(ft.F, "cross_entropy", failing(99, die))
     finetune(backbone(), train, test, tiny_data, AUG, c, "motion", state_path=state, tag={"run": 2})
     assert len(calls) == 5
+
+
+def test_results_of_an_older_checkpoint_are_neither_fine_tuned_nor_pictured(tiny_run):
+    """eval at step 6, then --resume --extend-steps to 8: finetune and report refuse to mix the two checkpoints."""
+    import dataclasses as dc
+
+    from conftest import one_line
+
+    from vidssl import api
+    from vidssl.checkpoint import load_pretrain_checkpoint
+    from vidssl.engine import pretrain
+
+    _, pcfg, _ = load_pretrain_checkpoint(tiny_run / "checkpoints" / "last.pt")
+    results = json.loads((tiny_run / "results.json").read_text())
+    before = results["protocol"]["pretrain_steps"]
+    pretrain(dc.replace(pcfg, out_dir=str(tiny_run), steps=before + 2, resume=True, extend_steps=True, progress=False))
+    for call in (lambda: api.finetune_run(tiny_run, FinetuneConfig(steps=1, batch_size=4, progress=False)),
+                 lambda: api.report(tiny_run)):
+        with pytest.raises(VidsslError) as e:
+            call()
+        msg = one_line(e.value)
+        assert f"was measured on step {before} of" in msg and f"now holds step {before + 2}" in msg
+        assert "vidssl eval" in msg and str(tiny_run) in msg
+    assert json.loads((tiny_run / "results.json").read_text()) == results  # nothing written beside the old numbers
