@@ -267,7 +267,7 @@ def embed(checkpoint_path: str | Path, out: str | Path, *, split: str = "train",
     model, pcfg, _ = load_pretrain_checkpoint(checkpoint_path)
     model.to(dev)
     data = data or pcfg.data
-    train, test = open_dataset(data)
+    train, test = open_dataset(data, progress=progress)
     out = Path(out)
     ensure_writable_dir(out.parent)
     meta = {"checkpoint": str(Path(checkpoint_path).resolve()), "split": split, "data": to_dict(data),
@@ -340,7 +340,7 @@ def finetune_run(run_dir: str | Path, cfg=None, *, aug=None, label_set: str | No
     data = from_dict(type(pcfg.data), recorded) if recorded else pcfg.data
     aug = aug or pcfg.aug
     label_set = label_set or primary_label_set(results)
-    train, test = labelled_only(*open_dataset(data), label_set)
+    train, test = labelled_only(*open_dataset(data, progress=cfg.progress), label_set)
     if cfg.holdout == "val":  # choose settings without test: train on 4/5 of train, score on the other fifth
         folds, rule = validation_folds(train, cfg.seed)
         train, test = LabelledView(train, folds[0][0]), LabelledView(train, folds[0][1])

@@ -122,7 +122,7 @@ def make_pictures(run_dir: Path, results: dict[str, Any], progress: bool = False
     model, pcfg, _ = load_pretrain_checkpoint(run_checkpoint(run_dir, results))
     ecfg = results.get("eval_config", {})
     data = from_dict(DataConfig, ecfg["data"]) if ecfg.get("data") else pcfg.data
-    train, test = open_dataset(data)
+    train, test = open_dataset(data, progress=progress)
     label = primary_label_set(results)
     names = test.class_names[label]
     y_tr, y_te = train.labels[label], test.labels[label]

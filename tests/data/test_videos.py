@@ -365,3 +365,27 @@ def test_an_unlabelled_folder_pretrains_on_every_video_and_an_empty_side_names_i
     cfg.root = str(one_group)
     with pytest.raises(VidsslError, match=r"left lab-test empty: every video of a class shares one recording group"):
         open_video_dataset(cfg, progress=False)
+
+
+def test_no_progress_silences_every_bar_of_embed_and_report(tmp_path, tiny, capsys):
+    import shutil
+
+    from vidssl.cli import main
+
+    root = copy_layout(tmp_path / "vids", tiny, [f"{c}/v_{c}_g{k:02d}_c01.avi" for c in "ab" for k in range(16)])
+    cache = tmp_path / "cache"
+    common = ["--no-progress"]
+    with pytest.raises(SystemExit) as e:
+        main(["demo", "--dataset", "folder", "--root", str(root), "--clip-frames", "4", "--crop-size", "16",
+              "--cache-short-side", "16", "--cache-dir", str(cache), "--steps", "1", "--batch-size", "4",
+              "--width", "0.0625", "--no-report", "--out", str(tmp_path / "run"), *common])
+    assert e.value.code == 0, capsys.readouterr().err
+    for step in (["embed", str(tmp_path / "run" / "checkpoints" / "last.pt"), "--out", str(tmp_path / "e.npz")],
+                 ["report", str(tmp_path / "run")]):
+        shutil.rmtree(cache / "index", ignore_errors=True)  # the index is built again: its bar would show
+        for p in cache.glob("*.tsv"):
+            p.unlink()
+        with pytest.raises(SystemExit) as e:
+            main([*step, *common])
+        err = capsys.readouterr().err
+        assert e.value.code == 0 and "it/s" not in err and "%|" not in err, (step, err)
