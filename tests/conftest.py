@@ -7,12 +7,14 @@ torch.set_num_threads(2)
 
 
 @pytest.fixture(autouse=True)
-def _cpu_and_torch_state(monkeypatch):
+def _cpu_and_torch_state(monkeypatch, request):
     """Tests run on the CPU whatever the machine has (device="auto" resolves to cpu), and a
     test that changes torch's thread count or deterministic mode (e.g. through a config's
     ``threads`` / ``deterministic``) cannot leak it into the tests after it."""
     from vidssl import engine, runtime
 
+    if "gpu" not in request.node.name:  # subprocesses (the CLI run as a user would) on the CPU too
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     real = runtime.resolve_device
     for module in (runtime, engine):  # engine holds its own reference to the function
         monkeypatch.setattr(module, "resolve_device", lambda name: real("cpu" if name == "auto" else name))

@@ -149,7 +149,7 @@ def test_cli_refuses_a_bad_variants_file_in_one_line_and_writes_nothing(tmp_path
     f.write_text(json.dumps({"ref": {}, "typo": {"temporal_shfit": 0}}))
     out = tmp_path / "cmp"
     p = subprocess.run([sys.executable, "-m", "vidssl", "compare", "--variants", str(f), "--out", str(out)],
-                       check=False, capture_output=True, text=True, timeout=120)
+                       check=False, capture_output=True, text=True, timeout=600)
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
     assert "variant 'typo': unknown flag 'temporal_shfit'" in p.stderr
     assert not out.exists()

@@ -177,7 +177,7 @@ def test_two_processes_at_two_short_sides_share_one_cache(folder, tmp_path):
     root = str(tmp_path / "v")
     procs = [subprocess.Popen([sys.executable, str(script), root, str(tmp_path / "c"), str(side)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for side in (16, 24)]
-    outs = [p.communicate(timeout=240) for p in procs]
+    outs = [p.communicate(timeout=600) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0 and out.strip() == "done", err[-2000:]
     for side in (16, 24):
