@@ -92,7 +92,8 @@ def check_fields(cfg: Any) -> None:
             ok = ok and (v > lo if open_lo else v >= lo) and v <= hi
             if not ok:
                 extra = "; UCF101 and HMDB51 have splits 1-3" if key == "DataConfig.split" else ""
-                raise VidsslError(f"{flag(f.name)} must be a finite number {describe_range(lo, hi, open_lo)}, "
+                finite = "" if isinstance(v, (int, float)) and math.isfinite(v) else "a finite number "
+                raise VidsslError(f"{flag(f.name)} must be {finite}{describe_range(lo, hi, open_lo)}, "
                                   f"got {value!r}{extra}")
 
 
