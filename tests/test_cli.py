@@ -36,7 +36,7 @@ def one_line_error(code, err, *fragments):
         (["--clip-frames", "0"], ["--clip-frames must be >= 1"]),
         (["--batch-size", "1"], ["--batch-size 1 is too small", "at least 2"]),
         (["--batch-size", "100"], ["larger than the training set (8 videos)"]),
-        (["--method", "nope"], ["unknown method 'nope'"]),
+        (["--method", "nope"], ["invalid choice: 'nope'"]),
         (["--width", "0"], ["--width must be > 0"]),
     ],
 )

@@ -31,12 +31,12 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "AugConfig.gray_p": (0, 1, False), "AugConfig.blur_p": (0, 1, False), "AugConfig.blur_sigma": (0, INF, True),
     "AugConfig.bg_mix_p": (0, 1, False), "AugConfig.bg_mix_max": (0, 1, False),
     # ModelConfig
-    "ModelConfig.width": (0, 16, True), "ModelConfig.head_hidden": (1, INF, False), "ModelConfig.proj_dim": (1, INF, False),
+    "ModelConfig.width": (0, INF, True), "ModelConfig.head_hidden": (1, INF, False), "ModelConfig.proj_dim": (1, INF, False),
     # PretrainConfig
     "PretrainConfig.temperature": (0, INF, True), "PretrainConfig.queue_size": (1, INF, False),
     "PretrainConfig.ema_momentum": (0, 1, False), "PretrainConfig.lr": (0, INF, True),
     "PretrainConfig.weight_decay": (0, INF, False), "PretrainConfig.momentum": (0, 1, False),
-    "PretrainConfig.batch_size": (2, INF, False), "PretrainConfig.steps": (1, INF, False),
+    "PretrainConfig.batch_size": (1, INF, False), "PretrainConfig.steps": (1, INF, False),  # batch 1: validate() says why
     "PretrainConfig.warmup_steps": (0, INF, False), "PretrainConfig.checkpoint_every": (1, INF, False),
     "PretrainConfig.log_every": (1, INF, False), "PretrainConfig.seed": (0, 2**32 - 1, False),
     "PretrainConfig.threads": (0, 1024, False),
