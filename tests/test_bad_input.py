@@ -63,10 +63,9 @@ def _cases() -> list[tuple[str, str, str, list]]:
                 cases.append((cmd, opt, "range", [*_bounds(a.dest), a.type is int]))
             elif getattr(a.type, "__name__", "").startswith("integer >= "):
                 cases.append((cmd, opt, "range", [int(a.type.__name__.split()[-1]), INF, False, True]))
-            elif getattr(a.type, "__name__", "") == "_positive_float":
-                cases.append((cmd, opt, "range", [0, INF, True, False]))
-            elif getattr(a.type, "__name__", "") == "_non_negative_float":
-                cases.append((cmd, opt, "range", [0, INF, False, False]))
+            elif getattr(a.type, "__name__", "").startswith("number "):  # "number > 0" or "number >= 0"
+                _, op, low = a.type.__name__.split()
+                cases.append((cmd, opt, "range", [float(low), INF, op == ">", False]))
             elif a.type in (int, float):
                 raise AssertionError(f"vidssl {cmd} {opt} takes a number but has no range in config.RANGES")
     return cases

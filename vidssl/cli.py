@@ -109,24 +109,24 @@ def _at_least(low: int) -> Any:
     return parse
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not (value > 0 and value < float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
-    return value
+def _float_from(low: float, inclusive: bool) -> Any:
+    """An argparse type: a finite number > ``low`` (>= with ``inclusive``)."""
+    want = f"{'>=' if inclusive else '>'} {low:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number {want}, got {text!r}") from None
+        if not ((value >= low if inclusive else value > low) and value < float("inf")):
+            raise argparse.ArgumentTypeError(f"expected a finite number {want}, got {text}")
+        return value
+
+    parse.__name__ = f"number {want}"
+    return parse
 
 
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not (value >= 0 and value < float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
-    return value
+_positive_float, _non_negative_float = _float_from(0, False), _float_from(0, True)
 
 
 def _add_fields(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = (), suppress: bool = False) -> list[str]:

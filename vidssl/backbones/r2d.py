@@ -16,30 +16,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from vidssl.backbones.r3d import INPUTS
+from vidssl.backbones.r3d import INPUTS, make_stages
 from vidssl.transforms.motion import residual_frames
 
 NormLayer = Callable[[int], nn.Module]
-
-
-class BasicBlock2d(nn.Module):
-    """Two 3x3 convolutions with a residual connection."""
-
-    def __init__(self, c_in: int, c_out: int, stride: int, norm_layer: NormLayer) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = norm_layer(c_out)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
-        self.bn2 = norm_layer(c_out)
-        self.relu = nn.ReLU(inplace=True)
-        self.down: nn.Module = nn.Identity()
-        if stride != 1 or c_in != c_out:
-            self.down = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), norm_layer(c_out))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return self.relu(out + self.down(x))
 
 
 class ResNet2dFrames(nn.Module):
@@ -61,13 +41,7 @@ class ResNet2dFrames(nn.Module):
         chans = [max(4, round(c * width)) for c in (64, 128, 256, 512)]
         self.stem = nn.Sequential(nn.Conv2d(3, chans[0], 7, stride=2, padding=3, bias=False), norm_layer(chans[0]),
                                   nn.ReLU(inplace=True))
-        stages, c_in = [], chans[0]
-        for i, (n, c) in enumerate(zip(layers, chans)):
-            blocks = [BasicBlock2d(c_in, c, 1 if i == 0 else 2, norm_layer)]
-            blocks += [BasicBlock2d(c, c, 1, norm_layer) for _ in range(n - 1)]
-            stages.append(nn.Sequential(*blocks))
-            c_in = c
-        self.stages = nn.Sequential(*stages)
+        self.stages = make_stages(layers, chans, norm_layer, nn.Conv2d)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.feature_dim = chans[-1]
         for m in self.modules():

@@ -20,26 +20,40 @@ NormLayer = Callable[[int], nn.Module]
 INPUTS = ("rgb", "residual")  # what the first convolution sees: frames, or differences of consecutive frames
 
 
-class BasicBlock3d(nn.Module):
-    """Two 3x3x3 convolutions with a residual connection."""
+class BasicBlock(nn.Module):
+    """Two 3x3(x3) convolutions with a residual connection; ``conv`` is nn.Conv3d (video) or nn.Conv2d (frames)."""
 
-    def __init__(self, c_in: int, c_out: int, stride: int, norm_layer: NormLayer) -> None:
+    def __init__(self, c_in: int, c_out: int, stride: int, norm_layer: NormLayer, conv: type = nn.Conv3d) -> None:
         super().__init__()
-        self.conv1 = nn.Conv3d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.conv1 = conv(c_in, c_out, 3, stride=stride, padding=1, bias=False)
         self.bn1 = norm_layer(c_out)
-        self.conv2 = nn.Conv3d(c_out, c_out, 3, padding=1, bias=False)
+        self.conv2 = conv(c_out, c_out, 3, padding=1, bias=False)
         self.bn2 = norm_layer(c_out)
         self.relu = nn.ReLU(inplace=True)
         self.down: nn.Module = nn.Identity()
         if stride != 1 or c_in != c_out:
             self.down = nn.Sequential(
-                nn.Conv3d(c_in, c_out, 1, stride=stride, bias=False), norm_layer(c_out)
+                conv(c_in, c_out, 1, stride=stride, bias=False), norm_layer(c_out)
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         return self.relu(out + self.down(x))
+
+
+BasicBlock3d = BasicBlock  # its earlier name
+
+
+def make_stages(layers: tuple[int, ...], chans: list[int], norm_layer: NormLayer, conv: type = nn.Conv3d) -> nn.Sequential:
+    """ResNet stages 2-5: ``layers[i]`` blocks of ``chans[i]`` channels, the first of stages 3-5 at stride 2."""
+    stages, c_in = [], chans[0]
+    for i, (n, c) in enumerate(zip(layers, chans)):
+        blocks = [BasicBlock(c_in, c, 1 if i == 0 else 2, norm_layer, conv)]
+        blocks += [BasicBlock(c, c, 1, norm_layer, conv) for _ in range(n - 1)]
+        stages.append(nn.Sequential(*blocks))
+        c_in = c
+    return nn.Sequential(*stages)
 
 
 class ResNet3d(nn.Module):
@@ -64,14 +78,7 @@ class ResNet3d(nn.Module):
             norm_layer(chans[0]),
             nn.ReLU(inplace=True),
         )
-        stages = []
-        c_in = chans[0]
-        for i, (n, c) in enumerate(zip(layers, chans)):
-            blocks = [BasicBlock3d(c_in, c, 1 if i == 0 else 2, norm_layer)]
-            blocks += [BasicBlock3d(c, c, 1, norm_layer) for _ in range(n - 1)]
-            stages.append(nn.Sequential(*blocks))
-            c_in = c
-        self.stages = nn.Sequential(*stages)
+        self.stages = make_stages(layers, chans, norm_layer)
         self.pool = nn.AdaptiveAvgPool3d(1)
         self.feature_dim = chans[-1]
         for m in self.modules():
