@@ -128,6 +128,7 @@ def test_supervised_variant_spends_the_budget_on_labels(tiny_pretrain, tmp_path)
     md = (tmp_path / "cmp" / "compare.md").read_text()  # one seed: no spread of 0 is shown
     assert "(n=1)" in md and " ± " not in md.split("| row |")[1].split("Paired")[0]
     assert "**sup**: supervised with labels at the same budget" in md
+    assert "| sup | pretrained with labels (supervised) | 1 |" in md and "| ssl | self-supervised | 1 |" in md
     with pytest.raises(VidsslError, match="variant 'sup': supervised pre-training counts its budget in steps"):
         compare(dataclasses.replace(cfg, pretrain=dataclasses.replace(cfg.pretrain, time_budget="1m")))
 

@@ -373,9 +373,12 @@ def format_paired(paired: dict[str, dict[str, dict[str, Any]]], reference: str) 
 def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (method, backbone): mean and std over seeds of every metric, in percent."""
     rows: dict[tuple[str, str], dict[str, list[float]]] = {}
+    with_labels = set()  # rows whose trained backbone learnt from labels (a supervised variant)
     for r in runs:
         res = r["results"]
         label = _primary_label(res)
+        if res.get("variant", {}).get("supervised"):
+            with_labels.add(r["method"])
         for backbone, entry in res["results"].items():
             key = (r["method"], backbone)
             vals = rows.setdefault(key, {})
@@ -387,7 +390,9 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             rows.setdefault((r["method"], backbone), {}).setdefault("fine-tuned", []).append(100 * ft["per_video_acc"])
     out = []
     for (method, backbone), vals in rows.items():
-        out.append({"method": method, "backbone": backbone, "seeds": max((len(v) for v in vals.values()), default=0),
+        shown = "supervised" if backbone == "ssl" and method in with_labels else backbone
+        out.append({"method": method, "backbone": backbone, "shown_as": shown,
+                    "seeds": max((len(v) for v in vals.values()), default=0),
                     **{k: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
                            "values": [round(x, 2) for x in v]} for k, v in vals.items()}})
     return out
@@ -425,7 +430,7 @@ def format_table(summary: list[dict[str, Any]]) -> str:
     lines = ["| row | backbone | seeds | " + " | ".join(cols) + " |", "|---|---|---|" + "---|" * len(cols)]
     for row in summary:
         cells = [mean_std(row[c]) if c in row else "-" for c in cols]
-        name = BACKBONE_NAMES.get(row["backbone"], row["backbone"])
+        name = BACKBONE_NAMES.get(row.get("shown_as", row["backbone"]), row["backbone"])
         lines.append(f"| {row['method']} | {name} | {row['seeds']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

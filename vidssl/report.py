@@ -403,7 +403,7 @@ def _compare_bars(report: dict[str, Any]) -> str:
     order = report["protocol"]["methods"]
     ref = report["protocol"].get("reference") or order[0]
     by = {(r["method"], r["backbone"]): r for r in summary}
-    fig, axes = plt.subplots(1, 2, figsize=(max(6.0, 1.0 + 0.55 * len(order)) * 2, 4.2), dpi=90)
+    fig, axes = plt.subplots(1, 2, figsize=(max(6.0, 1.0 + 0.55 * len(order)) * 2, 5.0), dpi=90)
     for ax, metric in zip(axes, ("linear", "R@1")):
         for i, row in enumerate(order):
             head = by.get((row, "ssl")) or by.get((row, "random_init"))
@@ -426,8 +426,10 @@ def _compare_bars(report: dict[str, Any]) -> str:
         ax.set_ylabel(f"{metric} (% of {'validation' if summary and 'val' in str(report.get('config', {}).get('eval', {}).get('holdout')) else 'test'} videos)")
         ax.set_title(metric)
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(fontsize=7, loc="lower left", title=f"random init of {ref}", title_fontsize=7)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=2, title=f"random inits of {ref}",
+               title_fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))  # the legend below the bars, not over them
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)
@@ -451,7 +453,7 @@ def render_compare_html(report: dict[str, Any], runs: list[dict[str, Any]], colu
         cells = "".join(f"<td>{_e(mean_std(r[c]))}</td>" if c in r else "<td>-</td>" for c in cols)
         cls = "l best" if r["backbone"] == "ssl" else "l"
         rows.append(f"<tr><td class=\"l\">{_e(r['method'])}</td><td class=\"{cls}\">"
-                    f"{_e(BACKBONE_NAMES.get(r['backbone'], r['backbone']))}</td><td>{r['seeds']}</td>{cells}</tr>")
+                    f"{_e(BACKBONE_NAMES.get(r.get('shown_as', r['backbone']), r['backbone']))}</td><td>{r['seeds']}</td>{cells}</tr>")
     body.append("<table>" + head + "\n".join(rows) + "</table>")
     if len(report["protocol"]["methods"]) > 1:
         body.append("<h2>Rows side by side</h2><p>Bars: mean over seeds of each row's linear probe and R@1 (its "

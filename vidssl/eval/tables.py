@@ -7,6 +7,7 @@ from typing import Any
 # what each backbone row of a comparison is, in words
 BACKBONE_NAMES = {
     "ssl": "self-supervised",
+    "supervised": "pretrained with labels (supervised)",
     "random_init": "random init, same input (BN re-estimated)",
     "random_init_no_bn_recal": "random init, same input, initial BN statistics",
     "random_init_bn_recal": "random init, same input (BN re-estimated)",
