@@ -83,7 +83,8 @@ def check_fields(cfg: Any) -> None:
             check_fields(value)
             continue
         if key in CHOICES and value not in CHOICES[key]:
-            raise VidsslError(f"{flag(f.name)} {value!r} is not one of {', '.join(CHOICES[key])}")
+            names = CHOICES[key]
+            raise VidsslError(f"{flag(f.name)} must be {', '.join(names[:-1])} or {names[-1]}, got {value!r}")
         if key not in RANGES or value is None:
             continue
         lo, hi, open_lo = RANGES[key]
