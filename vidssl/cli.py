@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
 import shlex
 import sys
@@ -87,6 +88,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+@functools.cache
 def _registry_choices() -> dict[str, tuple[str, ...]]:
     from vidssl.backbones import BACKBONES
     from vidssl.methods import METHODS

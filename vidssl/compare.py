@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from vidssl.config import EvalConfig, FinetuneConfig, PretrainConfig, to_dict
-from vidssl.errors import VidsslError
+from vidssl.errors import ChangedRun, VidsslError
 from vidssl.eval.tables import BACKBONE_NAMES, mean_std
 from vidssl.io import atomic_write, ensure_writable_dir, write_json
 from vidssl.lock import holds_out_dir
@@ -210,9 +210,7 @@ def _same_finetune(recorded: dict[str, Any], ft: FinetuneConfig) -> bool:
 def _pretrain(api: Any, pcfg: PretrainConfig) -> Path:
     try:
         return api.pretrain(pcfg).checkpoint
-    except VidsslError as e:
-        if "would change the run" not in str(e):
-            raise
+    except ChangedRun as e:
         raise VidsslError(f"{pcfg.out_dir} holds a run pretrained with other settings than asked now ({e}); "
                           "delete that folder to redo it, or compare into another --out") from None
 
@@ -452,7 +450,8 @@ def format_header(report: dict[str, Any], runs: list[dict[str, Any]]) -> str:
         + (f" split {d.get('split')}" if d.get("dataset") in ("ucf101", "hmdb51") else "")
         + f", {pr.get('train_videos', '?')} train / {pr.get('test_videos', '?')} test videos (first row's evaluation);"
         f" clips of {d.get('clip_frames')} frames at stride {d.get('stride')}, {d.get('crop_size')} px,"
-        f" {pr.get('clips_per_video')} clips per test video; input {pc.get('model', {}).get('input')}.",
+        f" {pr.get('clips_per_video')} clips per test video; input {pc.get('model', {}).get('input')} (rows may change"
+        " these: see Rows).",
         (f"- Budget: {budget} (the runs took {', '.join(map(str, steps)) or '?'} steps,"
         f" {min(secs):.0f}-{max(secs):.0f} s each); seeds {', '.join(map(str, report['protocol']['seeds']))}."),
         (f"- Scored on {where}: linear probe, kNN and Recall@k on frozen features, in % of the scored videos;"

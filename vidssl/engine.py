@@ -20,7 +20,7 @@ from vidssl import checkpoint
 from vidssl.config import PretrainConfig, parse_duration, to_dict
 from vidssl.data.cache import fill_cache
 from vidssl.data.loading import open_dataset, train_loader
-from vidssl.errors import VidsslError
+from vidssl.errors import ChangedRun, VidsslError
 from vidssl.io import atomic_write, ensure_writable_dir, write_json
 from vidssl.lock import holds_out_dir
 from vidssl.methods import build_model, resolve_defaults, resolve_recorded
@@ -111,7 +111,7 @@ def check_same_run(recorded: dict, cfg: PretrainConfig, path: Path) -> None:
     if diff:
         shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff[:6])
         hint = " (to train longer, add --extend-steps)" if diff == ["steps"] and new["steps"] > old["steps"] else ""
-        raise VidsslError(f"--resume would change the run in {path} ({shown}){hint}; resume with its recorded "
+        raise ChangedRun(f"--resume would change the run in {path} ({shown}){hint}; resume with its recorded "
                           "settings (config.json) or choose a new --out")
 
 

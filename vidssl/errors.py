@@ -3,3 +3,7 @@
 
 class VidsslError(Exception):
     """A problem with the user's input or environment, with a message that says what to do."""
+
+
+class ChangedRun(VidsslError):
+    """--resume (or compare) found a run whose checkpoint was made with other settings than asked now."""

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from vidssl.backbones.r3d import INPUTS, make_stages
+from vidssl.backbones.r3d import make_stages, stage_channels
 from vidssl.transforms.motion import residual_frames
 
 NormLayer = Callable[[int], nn.Module]
@@ -33,12 +33,7 @@ class ResNet2dFrames(nn.Module):
         input: str = "rgb",
     ) -> None:
         super().__init__()
-        if width <= 0:
-            raise ValueError(f"width must be > 0, got {width}")
-        if input not in INPUTS:
-            raise ValueError(f"unknown input {input!r}; choose one of {', '.join(INPUTS)}")
-        self.input = input
-        chans = [max(4, round(c * width)) for c in (64, 128, 256, 512)]
+        self.input, chans = input, stage_channels(width, input)
         self.stem = nn.Sequential(nn.Conv2d(3, chans[0], 7, stride=2, padding=3, bias=False), norm_layer(chans[0]),
                                   nn.ReLU(inplace=True))
         self.stages = make_stages(layers, chans, norm_layer, nn.Conv2d)

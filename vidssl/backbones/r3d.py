@@ -45,6 +45,15 @@ class BasicBlock(nn.Module):
 BasicBlock3d = BasicBlock  # its earlier name
 
 
+def stage_channels(width: float, input: str) -> list[int]:
+    """The four stages' channels at ``width`` (1.0: 64-512, the reference ResNet-18), after checking the arguments."""
+    if width <= 0:
+        raise ValueError(f"width must be > 0, got {width}")
+    if input not in INPUTS:
+        raise ValueError(f"unknown input {input!r}; choose one of {', '.join(INPUTS)}")
+    return [max(4, round(c * width)) for c in (64, 128, 256, 512)]
+
+
 def make_stages(layers: tuple[int, ...], chans: list[int], norm_layer: NormLayer, conv: type = nn.Conv3d) -> nn.Sequential:
     """ResNet stages 2-5: ``layers[i]`` blocks of ``chans[i]`` channels, the first of stages 3-5 at stride 2."""
     stages, c_in = [], chans[0]
@@ -67,12 +76,7 @@ class ResNet3d(nn.Module):
         input: str = "rgb",
     ) -> None:
         super().__init__()
-        if width <= 0:
-            raise ValueError(f"width must be > 0, got {width}")
-        if input not in INPUTS:
-            raise ValueError(f"unknown input {input!r}; choose one of {', '.join(INPUTS)}")
-        self.input = input
-        chans = [max(4, round(c * width)) for c in (64, 128, 256, 512)]
+        self.input, chans = input, stage_channels(width, input)
         self.stem = nn.Sequential(
             nn.Conv3d(3, chans[0], (3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False),
             norm_layer(chans[0]),
