@@ -1,9 +1,13 @@
+import os
+
 import pytest
 import torch
 
 from vidssl.config import AugConfig, DataConfig, ModelConfig, PretrainConfig
 
-torch.set_num_threads(2)
+# 2 threads, as on the CI machine; bench/mutation.py sets 1 (its test processes are forked, and a forked
+# child of a process whose OpenMP pool has started can hang in its first parallel op)
+torch.set_num_threads(int(os.environ.get("VIDSSL_TEST_THREADS", "2")))
 
 
 @pytest.fixture(autouse=True)

@@ -23,9 +23,18 @@ def test_demo_writes_a_complete_run_folder(tiny_pretrain, tmp_path):
     assert on_disk["pretrain_config"]["seed"] == 0 and on_disk["eval_config"]["data"]["stride"] == 1
     motion = on_disk["results"]["ssl"]["labels"]["motion"]
     assert 0 <= motion["linear_probe"]["accuracy"] <= 1 and set(motion["retrieval"]) == {"R@1", "R@5"}
-    assert set(on_disk["results"]) == {"ssl", "random_init"}
+    # random init with both BN choices (the demo's gain is read against the stronger)
+    assert set(on_disk["results"]) == {"ssl", "random_init", "random_init_no_bn_recal"}
+    clips = {k: r["bn_recalibration_clips"] for k, r in on_disk["results"].items()}
+    assert clips == {"ssl": 24, "random_init": 24, "random_init_no_bn_recal": 0}
     table = api.format_table(report)
-    assert "random_init" in table and f"{100 * motion['linear_probe']['accuracy']:.1f}" in table
+    lp = {k: 100 * r["labels"]["motion"]["linear_probe"]["accuracy"] for k, r in on_disk["results"].items()}
+    assert "random init (BN re-estimated)" in table and "random init (initial BN statistics)" in table
+    assert f"{lp['ssl']:.1f}" in table and f"{lp['random_init_no_bn_recal']:.1f}" in table
+    stronger = max(("random_init", "random_init_no_bn_recal"), key=lp.get)
+    gain = table.splitlines()[-1]
+    assert gain.startswith(f"linear probe gain on motion: {lp['ssl'] - lp[stronger]:+.1f} points over the stronger")
+    assert ("initial BN" in gain) == (stronger == "random_init_no_bn_recal")
 
     # running the demo again resumes the finished run instead of refusing or retraining
     again = api.demo(cfg)
@@ -56,15 +65,20 @@ def test_random_init_baseline_is_the_trained_models_starting_point(tiny_pretrain
     res = api.pretrain(dataclasses.replace(tiny_pretrain, steps=2, seed=3))
     scored, real_eval = {}, api.evaluate_backbones
 
-    def record(backbones, *args, **kw):
+    recal = {}
+
+    def record(backbones, train, test, data, cfg, *args, **kw):
         scored.update({name: clone(bb) for name, bb in backbones.items()})
-        return real_eval(backbones, *args, **kw)
+        recal.update({name: cfg.bn_recalibrate for name in backbones})
+        return real_eval(backbones, train, test, data, cfg, *args, **kw)
 
     monkeypatch.setattr(api, "evaluate_backbones", record)
     api.evaluate(res.checkpoint, EvalConfig(out_dir=str(res.out_dir), knn_k=3, recall_ks=(1,), progress=False))
-    assert scored["random_init"].keys() == step0["backbone"].keys()
-    for k, v in step0["backbone"].items():
-        assert torch.equal(scored["random_init"][k], v), k
+    assert recal == {"ssl": True, "random_init": True, "random_init_no_bn_recal": False}
+    for name in ("random_init", "random_init_no_bn_recal"):  # both BN choices start from the same weights
+        assert scored[name].keys() == step0["backbone"].keys()
+        for k, v in step0["backbone"].items():
+            assert torch.equal(scored[name][k], v), (name, k)
     assert any(not torch.equal(scored["ssl"][k], v) for k, v in step0["backbone"].items() if v.is_floating_point())
 
 

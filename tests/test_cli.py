@@ -68,7 +68,8 @@ def test_pretrain_then_eval_end_to_end(tmp_path, capsys):
     code, out, _ = run_cli(["eval", str(run / "checkpoints/last.pt"), "--out", str(tmp_path / "e"), "--knn-k", "3",
                             "--recall-ks", "1", "5"], capsys)
     assert code == 0
-    assert "ssl" in out and "random_init" in out and "R@5" in out
+    assert "self-supervised" in out and "random init (BN re-estimated)" in out and "R@5" in out
+    assert "random init (initial BN statistics)" in out and "over the stronger random init" in out
     # resuming with a different architecture is refused
     code, _, err = run_cli(["pretrain", *TINY, "--out", str(run), "--cache-dir", str(tmp_path / "c"), "--resume",
                             "--width", "0.125"], capsys)

@@ -115,6 +115,27 @@ def check_same_run(recorded: dict, cfg: PretrainConfig, path: Path) -> None:
                           "settings (config.json) or choose a new --out")
 
 
+def check_resume(last: Path, cfg: PretrainConfig, arch: dict) -> tuple[dict, PretrainConfig]:
+    """The checkpoint ``last`` of the run in ``cfg.out_dir``, and the config to go on with, when ``cfg``
+    may resume it: ``--resume`` given, the same architecture and settings (:func:`check_same_run`), and
+    no new ``--time-budget`` (a budget was resolved to a step count when the run started)."""
+    out = Path(cfg.out_dir)
+    if not cfg.resume:
+        raise VidsslError(f"{out} already holds a run (checkpoint {last}); pass --resume to continue it or choose a new --out")
+    ck = checkpoint.load(last)
+    checkpoint.check_arch(ck, arch, last)
+    recorded_budget = ck.get("config", {}).get("time_budget")
+    if cfg.time_budget is not None and cfg.time_budget != recorded_budget:
+        was = f"budgeted at {recorded_budget}" if recorded_budget else f"set to {ck['config'].get('steps')} steps"
+        raise VidsslError(f"--resume with --time-budget {cfg.time_budget} would not change the run in {out} "
+                          f"(it was {was} when it started); resume with its recorded settings, or train longer "
+                          "with --steps N --extend-steps")
+    if cfg.time_budget is not None:
+        cfg = dataclasses.replace(cfg, steps=int(ck["config"]["steps"]))
+    check_same_run(ck.get("config", {}), cfg, last)
+    return ck, cfg
+
+
 def deterministic_cuda_env() -> None:
     """cuBLAS refuses deterministic mode unless CUBLAS_WORKSPACE_CONFIG is set before its first call."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -163,19 +184,7 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
     step, elapsed = 0, 0.0
     log_path = out / "train_log.jsonl"
     if last.exists():
-        if not cfg.resume:
-            raise VidsslError(f"{out} already holds a run (checkpoint {last}); pass --resume to continue it or choose a new --out")
-        ck = checkpoint.load(last)
-        checkpoint.check_arch(ck, arch, last)
-        recorded_budget = ck.get("config", {}).get("time_budget")
-        if cfg.time_budget is not None and cfg.time_budget != recorded_budget:
-            was = f"budgeted at {recorded_budget}" if recorded_budget else f"set to {ck['config'].get('steps')} steps"
-            raise VidsslError(f"--resume with --time-budget {cfg.time_budget} would not change the run in {out} "
-                              f"(it was {was} when it started); resume with its recorded settings, or train longer "
-                              "with --steps N --extend-steps")
-        if cfg.time_budget is not None:  # the budget was resolved to a step count when the run started
-            cfg = dataclasses.replace(cfg, steps=int(ck["config"]["steps"]))
-        check_same_run(ck.get("config", {}), cfg, last)
+        ck, cfg = check_resume(last, cfg, arch)
         checkpoint.load_weights(model, ck["model"], last)
         opt.load_state_dict(ck["optimizer"])
         step, elapsed = ck["step"], ck["elapsed_s"]

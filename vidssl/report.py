@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from vidssl.errors import VidsslError
-from vidssl.eval.tables import BACKBONE_NAMES, mean_std
+from vidssl.eval.tables import BACKBONE_NAMES, mean_std, run_backbone_name, strongest_random_init
 from vidssl.io import atomic_write, ensure_writable_dir
 
 PICTURES_DIR = "report_files"
@@ -231,7 +231,7 @@ def _metrics_rows(res: dict[str, Any], label: str) -> tuple[list[str], list[list
         lm = m.get("labels", {}).get(label)
         if lm is None or "skipped" in lm:
             continue
-        rows.append([NAMES.get(name, name), pct(lm["linear_probe"]["accuracy"]), pct(lm["knn"]["accuracy"]),
+        rows.append([run_backbone_name(name, m), pct(lm["linear_probe"]["accuracy"]), pct(lm["knn"]["accuracy"]),
                      *(pct(lm["retrieval"].get(k)) for k in ks), pct(lm["chance"])])
     return header, rows
 
@@ -267,7 +267,7 @@ def _comparison(results: dict[str, Any]) -> str:
             if base == "ssl" or bl is None or "skipped" in bl:
                 continue
             b_lp, b_knn = pct(bl["linear_probe"]["accuracy"]), pct(bl["knn"]["accuracy"])
-            items.append(f"<li><b>{_e(label)}</b>, self-supervised vs {_e(NAMES.get(base, base))}: linear probe "
+            items.append(f"<li><b>{_e(label)}</b>, self-supervised vs {_e(run_backbone_name(base, m))}: linear probe "
                          f"{ssl_lp}% vs {b_lp}% ({_signed(_diff(ssl_lp, b_lp))}), kNN {ssl_knn}% vs {b_knn}% "
                          f"({_signed(_diff(ssl_knn, b_knn))}); chance {pct(lm['chance'])}%.</li>")
     ft = results.get("finetune")
@@ -317,9 +317,10 @@ def _cards(results: dict[str, Any]) -> str:
     res, label = results["results"], primary_label_set(results)
     lm = res["ssl"]["labels"][label]
     cards = [(pct(lm["linear_probe"]["accuracy"]), f"linear probe, {label}, self-supervised")]
-    base = res.get("random_init", {}).get("labels", {}).get(label, {})
-    if "linear_probe" in base:
-        cards.append((pct(base["linear_probe"]["accuracy"]), f"linear probe, {label}, random init"))
+    strongest = strongest_random_init(res, label)  # the baseline the gain is read against
+    if strongest is not None:
+        cards.append((pct(res[strongest]["labels"][label]["linear_probe"]["accuracy"]),
+                      f"linear probe, {label}, {run_backbone_name(strongest, res[strongest])}, the stronger"))
     cards.append((pct(lm["chance"]), "chance (largest class)"))
     ft = results.get("finetune", {}).get("results", {})
     if "ssl" in ft:

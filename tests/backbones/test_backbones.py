@@ -1,4 +1,6 @@
 import dataclasses
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -45,3 +47,21 @@ def test_r2d18_pretrains_with_the_default_memory_layout(tiny_pretrain):
     assert cfg.channels_last
     res = pretrain(cfg)
     assert res.step == 2 and res.final_loss == res.final_loss  # not NaN
+
+
+def test_r2d18_survives_channels_last_clips_at_one_thread():
+    """torch 2.13's CPU Conv2d backward corrupts the heap (abort or segfault, most runs) on channels-last
+    frames at one thread and width 0.0625; the 2D backbone hands its convolutions contiguous frames.
+    In a child process, since a corrupted heap takes the whole process down."""
+    code = (
+        "import torch\n"
+        "torch.set_num_threads(1)\n"
+        "from vidssl.backbones import create_backbone\n"
+        "bb = create_backbone('r2d18', width=0.0625)\n"
+        "x = torch.randn(8, 3, 4, 16, 16).contiguous(memory_format=torch.channels_last_3d)\n"
+        "for _ in range(20):\n"
+        "    bb(x).sum().backward()\n"
+        "print('ok')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-500:]

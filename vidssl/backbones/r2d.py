@@ -47,6 +47,9 @@ class ResNet2dFrames(nn.Module):
         if self.input == "residual":
             x = residual_frames(x)  # B x 3 x (T-1) x H x W
         b, c, t, h, w = x.shape
-        frames = x.transpose(1, 2).reshape(b * t, c, h, w)  # (B*T) x 3 x H x W: every frame on its own
+        # (B*T) x 3 x H x W: every frame on its own. Contiguous: a channels_last_3d clip would give
+        # channels-last frames, and torch 2.13's CPU 2D convolutions corrupt the heap on those at one
+        # thread and narrow widths (tests/backbones/test_backbones.py)
+        frames = x.transpose(1, 2).reshape(b * t, c, h, w).contiguous()
         f = self.pool(self.stages(self.stem(frames))).flatten(1)  # (B*T) x C
         return f.reshape(b, t, -1).mean(1)  # B x C: averaged over time

@@ -16,6 +16,25 @@ BACKBONE_NAMES = {
     "random_init_rgb_bn_recal": "random init, RGB (BN re-estimated)",
 }
 
+# ``vidssl eval`` scores random init with both BN choices: the key of the one that is not the evaluation's own
+RANDOM_INIT_OTHER_BN = {True: "random_init_no_bn_recal", False: "random_init_bn_recal"}
+
+
+def run_backbone_name(key: str, entry: dict[str, Any]) -> str:
+    """How one run's report names a backbone: random inits say which BN statistics they were scored with
+    (from the entry itself, so the name cannot disagree with how it was measured)."""
+    if not key.startswith("random_init"):
+        return {"ssl": "self-supervised", "supervised": "supervised from scratch"}.get(key, key)
+    bn = "BN re-estimated" if entry.get("bn_recalibration_clips", 0) > 0 else "initial BN statistics"
+    return f"random init{', RGB' if '_rgb' in key else ''} ({bn})"
+
+
+def strongest_random_init(results: dict[str, Any], label: str) -> str | None:
+    """The random-init backbone with the highest linear probe on ``label`` (the one a gain is read against)."""
+    scored = {k: m["labels"][label]["linear_probe"]["accuracy"] for k, m in results.items()
+              if k.startswith("random_init") and "linear_probe" in m.get("labels", {}).get(label, {})}
+    return max(scored, key=scored.get) if scored else None
+
 
 def mean_std(cell: dict[str, Any]) -> str:
     """``mean ± std`` over seeds; one seed shows ``(n=1)``, never a spread of 0."""
