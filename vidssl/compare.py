@@ -298,9 +298,8 @@ def _random_inits(out: Path, pcfg: PretrainConfig, ecfg: EvalConfig, rgb: bool) 
 
 def _metric(entry: dict[str, Any], path: tuple[str, str], label: str) -> float | None:
     m = entry.get("labels", {}).get(label, {})
-    if "skipped" in m or path[0] not in m:
-        return None
-    return float(m[path[0]][path[1]])
+    v = m.get(path[0], {}).get(path[1])  # absent: skipped, or a Recall@k not asked for (--recall-ks 1 10)
+    return None if v is None else float(v)
 
 
 def _primary_label(res: dict[str, Any]) -> str:

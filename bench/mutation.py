@@ -1,0 +1,175 @@
+"""Mutation testing: how much broken code in the modules that decide the numbers the test suite catches.
+
+mutmut (``pip install mutmut==3.8.1``; its settings are ``[tool.mutmut]`` in pyproject.toml) makes
+one small change at a time (a mutant: ``<`` for ``<=``, a dropped argument, another constant) in
+``vidssl/losses``, ``vidssl/eval/protocols.py``, ``vidssl/checkpoint.py``, ``vidssl/compare.py`` and
+the resume checks of ``vidssl/engine.py``, and runs the tests that reach the changed function. A
+mutant is *killed* when a test fails (or hangs past mutmut's timeout); one that *survives* is
+broken code the suite lets through. Each survivor is either killed by a new test or listed in
+``EQUIVALENT`` below with the reason it cannot change behaviour (an equivalent mutant), and the
+kill rate is killed / (mutants - equivalent ones).
+
+    .venv/bin/python bench/mutation.py [--run] [--jobs 2] [--out bench/mutation.md]
+
+``--run`` runs mutmut first (it resumes: mutants already decided are kept; delete ``mutants/`` to
+start over); without it the summary is made from the results in ``mutants/``. Test processes run
+one torch thread each (``VIDSSL_TEST_THREADS=1``): mutmut forks them from one warmed-up process,
+and a forked child of a process whose OpenMP pool has started can hang. Not part of CI: the
+whole run takes hours on two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MUTMUT = Path(sys.executable).with_name("mutmut")
+
+# module -> the functions in scope (None: all of them)
+SCOPE: dict[str, set[str] | None] = {
+    "vidssl.losses.*": None,
+    "vidssl.eval.protocols": None,
+    "vidssl.checkpoint": None,
+    "vidssl.compare": None,
+    "vidssl.engine": {"_trim_log", "_flat", "check_same_run", "check_resume"},  # the resume checks
+}
+
+# mutmut's exit-code meanings (mutmut.stats.status_by_exit_code)
+KILLED = {1: "killed", 3: "killed", 36: "timeout", -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout",
+          -11: "crashed", -9: "crashed"}
+
+# Survivors that cannot change what the code does, with the reason (reviewed one by one).
+EQUIVALENT: dict[str, str] = {}
+
+
+def split_name(key: str) -> tuple[str, str]:
+    """``vidssl.compare.x_summarise__mutmut_3`` -> (``vidssl.compare``, ``summarise``)."""
+    func_part = key.split("__mutmut_")[0]
+    module, _, mangled = func_part.rpartition(".")
+    if mangled.startswith("xǁ"):  # a method: xǁClassǁname
+        _, cls, name = mangled.split("ǁ")
+        return module, f"{cls}.{name}"
+    return module, mangled[2:]  # x_name
+
+
+def in_scope(module: str, func: str) -> bool:
+    for pattern, funcs in SCOPE.items():
+        if fnmatch.fnmatch(module, pattern):
+            return funcs is None or func in funcs
+    return False
+
+
+def results() -> dict[str, int | None]:
+    """Every in-scope mutant and its exit code (None: not checked yet)."""
+    out = {}
+    for meta in sorted((ROOT / "mutants").rglob("*.meta")):
+        for key, code in json.loads(meta.read_text()).get("exit_code_by_key", {}).items():
+            if in_scope(*split_name(key)):
+                out[key] = code
+    return out
+
+
+def status(key: str, code: int | None) -> str:
+    if key in EQUIVALENT:
+        return "equivalent"
+    if code is None:
+        return "not checked"
+    return KILLED.get(code, "survived" if code == 0 else f"exit {code}")
+
+
+def diff(key: str) -> str:
+    r = subprocess.run([str(MUTMUT), "show", key], cwd=ROOT, capture_output=True, text=True, check=False)
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith(("-", "+")) and not ln.startswith(("---", "+++"))]
+    return "\n".join(lines) or r.stdout.strip()
+
+
+def summary(res: dict[str, int | None], seconds: float | None) -> str:
+    by_module: dict[str, Counter] = {}
+    for key, code in res.items():
+        module = split_name(key)[0]
+        by_module.setdefault(module, Counter())[status(key, code)] += 1
+    total = Counter()
+    for c in by_module.values():
+        total.update(c)
+
+    def rate(c: Counter) -> str:
+        caught = c["killed"] + c["timeout"] + c["crashed"]
+        judged = sum(c.values()) - c["equivalent"] - c["not checked"]
+        return f"{100 * caught / judged:.1f} %" if judged else "-"
+
+    cols = ["killed", "timeout", "survived", "equivalent", "not checked"]
+    lines = [
+        "# Mutation testing",
+        "",
+        f"Made by `bench/mutation.py` on {time.strftime('%Y-%m-%d')} ({platform.node() or 'this machine'}, "
+        f"{os.cpu_count()} cores; mutmut {_mutmut_version()}, `--max-children` as run, one torch thread per test "
+        "process)" + (f"; the mutmut run took {seconds / 60:.0f} min." if seconds else "."),
+        "",
+        "A mutant is one small change to the code; it is *killed* when a test that reaches the changed function "
+        "fails (or hangs: *timeout*). The kill rate is (killed + timeout) / (mutants - equivalent - not checked). "
+        "In scope: `vidssl/losses`, `vidssl/eval/protocols.py`, `vidssl/checkpoint.py`, `vidssl/compare.py`, and "
+        "the resume checks of `vidssl/engine.py` (`check_resume`, `check_same_run`, `_flat`, `_trim_log`).",
+        "",
+        "| module | mutants | " + " | ".join(cols) + " | kill rate |",
+        "|---|---|" + "---|" * len(cols) + "---|",
+    ]
+    for module, c in sorted(by_module.items()):
+        lines.append(f"| `{module}` | {sum(c.values())} | " + " | ".join(str(c[k]) for k in cols) + f" | {rate(c)} |")
+    lines.append(f"| **all** | {sum(total.values())} | " + " | ".join(str(total[k]) for k in cols)
+                 + f" | **{rate(total)}** |")
+    survivors = [k for k, v in res.items() if status(k, v) == "survived"]
+    equivalent = [k for k in res if k in EQUIVALENT]
+    lines += ["", f"## Surviving mutants ({len(survivors)})", ""]
+    if not survivors:
+        lines.append("None.")
+    for key in survivors:
+        lines += [f"- `{key}`", "", "  ```diff", *("  " + ln for ln in diff(key).splitlines()), "  ```"]
+    lines += ["", f"## Equivalent mutants ({len(equivalent)}): survivors that cannot change behaviour", ""]
+    for key in equivalent:
+        lines += [f"- `{key}`: {EQUIVALENT[key]}", "", "  ```diff", *("  " + ln for ln in diff(key).splitlines()),
+                  "  ```"]
+    return "\n".join(lines) + "\n"
+
+
+def _mutmut_version() -> str:
+    from importlib.metadata import version
+
+    return version("mutmut")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run", action="store_true", help="run mutmut first (resumes what is in mutants/)")
+    p.add_argument("--jobs", type=int, default=2, help="mutmut --max-children (default: 2)")
+    p.add_argument("--out", default=str(ROOT / "bench" / "mutation.md"))
+    args = p.parse_args(argv)
+    if not MUTMUT.exists():
+        print(f"skipped: {MUTMUT} not found (pip install mutmut==3.8.1)")
+        return 0
+    seconds = None
+    if args.run:
+        env = {**os.environ, "VIDSSL_TEST_THREADS": "1", "OMP_NUM_THREADS": "1"}
+        t0 = time.perf_counter()
+        subprocess.run([str(MUTMUT), "run", "--max-children", str(args.jobs)], cwd=ROOT, env=env, check=False)
+        seconds = time.perf_counter() - t0
+    res = results()
+    if not res:
+        print("no mutmut results in mutants/: run with --run first")
+        return 1
+    text = summary(res, seconds)
+    Path(args.out).write_text(text)
+    print(text.split("## Surviving")[0])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
