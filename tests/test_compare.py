@@ -35,6 +35,16 @@ def test_compare_runs_every_seed_beside_both_baselines_and_resumes(tiny_pretrain
     again = compare(cfg)
     assert (ck.stat().st_mtime_ns, res.stat().st_mtime_ns) == before
     assert again["summary"] == report["summary"]
+    # where the evaluation runs does not redo it; what it measures does (without retraining)
+    compare(dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, threads=1, device="cpu")))
+    assert (ck.stat().st_mtime_ns, res.stat().st_mtime_ns) == before
+    for changed in ({"knn_k": 2}, {"data": dataclasses.replace(tiny_pretrain.data, stride=2)}):
+        compare(dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, **changed)))
+        assert ck.stat().st_mtime_ns == before[0] and res.stat().st_mtime_ns != before[1], changed
+        recorded = json.loads(res.read_text())["compare_eval_config"]
+        assert recorded["knn_k"] == changed.get("knn_k", 3) and (recorded["data"] is None) == ("data" not in changed)
+        before = (ck.stat().st_mtime_ns, res.stat().st_mtime_ns)
+    compare(cfg)  # back to the first settings (evaluated again), for what follows
     # a compare folder moved elsewhere is still done: its runs are found, not trained again
     moved = tmp_path / "moved"
     (tmp_path / "cmp").rename(moved)

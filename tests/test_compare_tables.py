@@ -120,9 +120,23 @@ def test_paired_differences_seed_by_seed_against_the_reference():
 
 
 def test_paired_differences_include_fine_tuning_when_both_rows_have_it():
-    more = RUNS[:3] + [run("ft", s, {"ssl": entry(*REF_SSL[s])}, ft={"ssl": 0.90}) for s in range(2)]
-    ft = paired_differences(more, "ref")["ft"]["fine-tuned"]
-    assert ft["seeds"] == [0, 1] and ft["differences"] == [10.0, 8.0]
+    # two seeds, no R@5 (a metric missing in the middle of the list), fine-tuned
+    more = RUNS[:3] + [run("ft", s, {"ssl": entry(lp, 0.401234, 0.30)}, ft={"ssl": 0.90})
+                       for s, lp in enumerate([0.60, 0.64])]
+    p = paired_differences(more, "ref")["ft"]
+    assert set(p) == {"linear", "kNN", "R@1", "fine-tuned"}
+    assert p["fine-tuned"]["seeds"] == [0, 1] and p["fine-tuned"]["differences"] == [10.0, 8.0]
+    assert p["kNN"]["differences"] == [0.12, 0.12]  # rounded to 2 decimals
+    assert p["linear"]["differences"] == [10.0, 12.0] and p["linear"]["clear"] is True  # 11 > 2 x 1: clear at n=2
+
+
+def test_paired_differences_of_one_seed_raise_no_warning_and_an_absent_reference_pairs_nothing():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # np.std of one value would warn (degrees of freedom <= 0)
+        assert math.isnan(paired_differences(RUNS, "ref")["one"]["kNN"]["std"])
+    assert paired_differences(RUNS, "nobody") == {}
 
 
 def report_of(rows, seeds, variants=None):
@@ -169,3 +183,24 @@ def test_header_of_a_timed_run_on_validation_folds_of_a_folder():
     assert lines[3] == "- Budget: 5m of pretraining per run (the runs took 500 steps, 61-61 s each); seeds 7."
     assert lines[4].startswith("- Scored on validation folds of train (recording groups whole): linear probe")
     assert lines[5] == "- Rows: **simclr**: method simclr."
+
+
+def test_a_recorded_fine_tuning_is_reused_unless_a_setting_that_changes_it_differs():
+    import dataclasses
+
+    from vidssl.compare import _same_finetune
+    from vidssl.config import FinetuneConfig, to_dict
+
+    ft = FinetuneConfig(steps=20, lr=3e-3)
+    recorded = json_round_trip(to_dict(ft))
+    # where and how it ran, and how often it saved, do not change the result
+    assert _same_finetune(recorded, dataclasses.replace(ft, progress=False, checkpoint_every=7, threads=1,
+                                                        device="cpu"))
+    for changed in ({"steps": 21}, {"lr": 1e-3}, {"scratch_lr": 1e-3}, {"clips_per_video": 2}, {"seed": 1}):
+        assert not _same_finetune(recorded, dataclasses.replace(ft, **changed)), changed
+
+
+def json_round_trip(x):
+    import json
+
+    return json.loads(json.dumps(x))

@@ -77,6 +77,12 @@ def test_variants_reach_pretraining_pair_by_seed_and_resume(tiny_pretrain, tmp_p
     assert ("fw", "ssl") in rows and ("wide_random", "random_init") in rows and ("wide_random", "ssl") not in rows
     wide = json.loads((run_dir(cfg, "wide_random", 0) / "results.json").read_text())
     assert wide["results"]["random_init"]["feature_dim"] == 64 and wide["pretrain_config"]["model"]["width"] == 0.125
+    d = tiny_pretrain.data  # a row that trains nothing records what it scored, as results.json does
+    assert wide["protocol"] == {
+        "dataset": d.dataset, "split": d.split, "clip_frames": d.clip_frames, "stride": d.stride, "clips_per_video": 1,
+        "crop_size": d.crop_size, "holdout": "test", "input": "rgb", "backbone": "r3d18", "width": 0.125,
+        "pretrain_steps": 0, "pretrain_seconds": 0.0, "pretrain_seed": 0, "what": "random init only: nothing trained"}
+    assert wide["eval_config"]["knn_k"] == 3 and wide["eval_config"]["data"]["crop_size"] == d.crop_size
     # the same network and seed share one random-init evaluation (ref and fw), a wider network has its own
     ref0 = json.loads((run_dir(cfg, "ref", 0) / "results.json").read_text())["results"]
     fw0 = json.loads((run_dir(cfg, "fw", 0) / "results.json").read_text())["results"]
@@ -112,13 +118,30 @@ def test_variants_reach_pretraining_pair_by_seed_and_resume(tiny_pretrain, tmp_p
         compare(_cfg(tiny_pretrain, tmp_path, {"ref": {}, "fw": {"framewise": True, "temporal_shift": 1}}))
 
 
-def test_supervised_variant_spends_the_budget_on_labels(tiny_pretrain, tmp_path):
-    from vidssl.checkpoint import load
+def test_supervised_variant_spends_the_budget_on_labels(tiny_pretrain, tmp_path, monkeypatch):
+    import time
 
+    from vidssl.checkpoint import load
+    from vidssl.data import loading
+
+    bars, real_open = [], loading.open_dataset
+
+    def open_and_watch(data, progress=True):
+        bars.append(progress)
+        return real_open(data, progress=progress)
+
+    monkeypatch.setattr(loading, "open_dataset", open_and_watch)
     cfg = dataclasses.replace(_cfg(tiny_pretrain, tmp_path, {"ssl": {}, "sup": {"supervised": True}}), seeds=(0,))
+    t0 = time.perf_counter()
     report = compare(cfg)
+    took = time.perf_counter() - t0
+    assert bars and not any(bars)  # progress=False: no bar, the supervised row's data included
     ck = load(run_dir(cfg, "sup", 0) / "checkpoints" / "last.pt")
     assert ck["supervised_labels"] == "motion" and ck["step"] == 3
+    # a pretraining checkpoint like any other (export and eval read it), with the seconds it took
+    plain = load(run_dir(cfg, "ssl", 0) / "checkpoints" / "last.pt")
+    assert set(ck) == set(plain) | {"supervised_labels"} and ck["optimizer"] == {}
+    assert 0 < ck["elapsed_s"] < took
     res = json.loads((run_dir(cfg, "sup", 0) / "results.json").read_text())
     assert res["variant"]["supervised"] is True and res["compare_pretrain"]["supervised"] is True
     assert res["results"]["ssl"]["labels"]["motion"]["linear_probe"]["accuracy"] > 0

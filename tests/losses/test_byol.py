@@ -48,3 +48,20 @@ def test_gradcheck():
 def test_rejects_bad_shapes():
     with pytest.raises(ValueError, match=r"\(N, D\)"):
         byol_loss(torch.randn(3, 4), torch.randn(3, 5))
+
+
+def test_scale_invariant_down_to_tiny_norms():
+    """2 - 2 cos(p, z) does not depend on |p|: a prediction of norm 1e-10 scores as a unit one."""
+    g = torch.Generator().manual_seed(2)
+    p, z = torch.randn(5, 8, generator=g, dtype=torch.float64), torch.randn(5, 8, generator=g, dtype=torch.float64)
+    tiny = 1e-10 * p / p.norm(dim=1, keepdim=True)
+    assert byol_loss(tiny, z).item() == pytest.approx(byol_loss(p, z).item(), rel=1e-9)
+
+
+def test_bf16_autocast_leaves_the_loss_as_in_float64():
+    g = torch.Generator().manual_seed(4)
+    p, z = torch.randn(16, 256, generator=g, dtype=torch.float64), torch.randn(16, 256, generator=g, dtype=torch.float64)
+    ref = (2 - 2 * (p * z).sum(1) / (p.norm(dim=1) * z.norm(dim=1))).mean().item()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = byol_loss(p.float(), z.float())
+    assert low.dtype == torch.float32 and low.item() == pytest.approx(ref, abs=1e-6)

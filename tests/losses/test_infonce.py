@@ -95,3 +95,22 @@ def test_similarities_are_float32_under_bf16_autocast():
         low = info_nce(q, k, queue, temperature=0.1)
     assert low.dtype == torch.float32
     assert torch.allclose(low, info_nce(q, k, queue, temperature=0.1), atol=1e-6)
+
+
+def test_bf16_autocast_leaves_the_loss_as_in_float32_against_the_reference():
+    """Under bf16 autocast the similarities must not be taken in bf16 (its 8-bit mantissa moves the loss by
+    ~1e-3 here): the loss matches the float64 reference as closely as plain float32 does."""
+    rng = np.random.default_rng(3)
+    q, k, queue = rng.normal(size=(8, 64)), rng.normal(size=(8, 64)), rng.normal(size=(256, 64))
+    ref = reference_info_nce(q, k, queue, 0.07)
+    q32, k32, queue32 = (torch.tensor(x, dtype=torch.float32) for x in (q, k, queue))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = info_nce(q32, k32, queue32, temperature=0.07)
+    assert low.dtype == torch.float32 and low.item() == pytest.approx(ref, abs=1e-5)
+
+
+def test_ids_given_for_one_side_only_are_refused_in_words():
+    q = torch.randn(2, 4)
+    for kw in ({"query_ids": torch.tensor([0, 1])}, {"queue_ids": torch.tensor([0, 1, 2])}):
+        with pytest.raises(ValueError, match=r"^pass both query_ids and queue_ids, or neither$"):
+            info_nce(q, q, torch.randn(3, 4), **kw)

@@ -67,3 +67,20 @@ def test_rejects_empty_mask_and_bad_shapes():
         masked_reconstruction_loss(torch.randn(2, 3, 4), torch.randn(2, 3, 4), torch.zeros(2, 3))
     with pytest.raises(ValueError, match=r"mask must be \(N, L\)"):
         masked_reconstruction_loss(torch.randn(2, 3, 4), torch.randn(2, 3, 4), torch.zeros(3, 2))
+
+
+def test_shape_errors_name_both_shapes():
+    with pytest.raises(ValueError, match=r"^pred and target must both be \(N, L, P\), got \(2, 3, 4\) and \(2, 3, 5\)$"):
+        masked_reconstruction_loss(torch.randn(2, 3, 4), torch.randn(2, 3, 5), torch.ones(2, 3))
+    with pytest.raises(ValueError, match=r"got \(2, 3\) and \(2, 3\)$"):  # the right shapes alike, but not 3-d
+        masked_reconstruction_loss(torch.randn(2, 3), torch.randn(2, 3), torch.ones(2, 3))
+    with pytest.raises(ValueError, match=r"^mask must be \(N, L\) = \(2, 3\), got \(2, 3, 4\)$"):
+        masked_reconstruction_loss(torch.randn(2, 3, 4), torch.randn(2, 3, 4), torch.ones(2, 3, 4))
+    with pytest.raises(ValueError, match=r"^no patch is masked: the loss is only defined on masked patches$"):
+        masked_reconstruction_loss(torch.randn(2, 3, 4), torch.randn(2, 3, 4), torch.zeros(2, 3))
+
+
+def test_loss_keeps_the_predictions_dtype_whatever_the_masks():
+    pred, target = torch.randn(2, 3, 4), torch.randn(2, 3, 4)
+    for mask in (torch.ones(2, 3, dtype=torch.float64), torch.ones(2, 3, dtype=torch.bool)):
+        assert masked_reconstruction_loss(pred, target, mask).dtype == torch.float32
