@@ -84,3 +84,39 @@ def test_compare_refuses_bad_settings(tiny_pretrain, tmp_path):
             finetune=FinetuneConfig(steps=2)))
     with pytest.raises(VidsslError, match="seeds must differ"):
         compare(dataclasses.replace(_cfg(tiny_pretrain, tmp_path), seeds=(1, 1)))
+
+
+def test_random_inits_are_evaluated_once_per_network_seed_and_evaluation(tiny_pretrain, tmp_path, monkeypatch):
+    import hashlib
+
+    from vidssl import api
+    from vidssl.compare import _random_inits
+
+    calls, real = [], api.evaluate_backbones
+
+    def count(backbones, *args, **kw):
+        calls.append(sorted(backbones))
+        return real(backbones, *args, **kw)
+
+    monkeypatch.setattr(api, "evaluate_backbones", count)
+    ecfg = EvalConfig(knn_k=3, recall_ks=(1,), progress=False)
+    first = _random_inits(tmp_path, tiny_pretrain, ecfg, rgb=True)
+    assert calls == [["random_init"], ["random_init_rgb"], ["random_init_no_bn_recal"], ["random_init_rgb_no_bn_recal"]]
+    assert [first[k]["bn_recalibration_clips"] > 0 for k in first] == [True, True, False, False]
+    (cached,) = (tmp_path / "baselines").glob("*.json")
+    key = json.loads(cached.read_text())["key"]
+    # the key: what the scores depend on, nothing of where they ran; the file is named by its hash
+    assert set(key) == {"model", "seed", "rgb", "data", "eval"} and key["rgb"] is True and key["seed"] == 0
+    assert not {"num_workers", "cache_dir", "frame_cache"} & set(key["data"]) and "clip_frames" in key["data"]
+    assert not {"out_dir", "data", "progress", "threads", "device"} & set(key["eval"]) and key["eval"]["knn_k"] == 3
+    assert cached.name == hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16] + ".json"
+    # asked again (elsewhere, with progress): read back, not evaluated again
+    calls.clear()
+    again = _random_inits(tmp_path, dataclasses.replace(tiny_pretrain, out_dir=str(tmp_path / "x")),
+                          dataclasses.replace(ecfg, progress=True, threads=1), rgb=True)
+    assert again == json.loads(json.dumps(first)) and calls == []
+    # on validation folds (choosing a setting), every metric is a mean over folds
+    more = dataclasses.replace(tiny_pretrain, data=dataclasses.replace(tiny_pretrain.data, synthetic_train_per_class=5))
+    val = _random_inits(tmp_path, more, dataclasses.replace(ecfg, holdout="val"), rgb=False)
+    assert set(val) == {"random_init", "random_init_no_bn_recal"} and val["random_init"]["labels"]["motion"]["folds"] > 1
+    assert "folds" not in first["random_init"]["labels"]["motion"]

@@ -114,8 +114,23 @@ def test_variants_reach_pretraining_pair_by_seed_and_resume(tiny_pretrain, tmp_p
     assert ck.stat().st_mtime_ns == ck_stamp and (run_dir(cfg, "fw", 1) / "results.json").is_file()
     assert again["paired"] == report["paired"]
     # a row whose flags changed is not taken as done: its checkpoint was made with other settings
-    with pytest.raises(VidsslError, match=r"cmp/fw-seed0 holds a run pretrained with other settings"):
+    with pytest.raises(VidsslError, match=r"cmp/fw-seed0 holds a run pretrained with other settings than asked now "
+                       r"\(--resume would change the run in .*aug\.temporal_shift: 0 -> 1.*\); delete that folder to "
+                       r"redo it, or compare into another --out$"):
         compare(_cfg(tiny_pretrain, tmp_path, {"ref": {}, "fw": {"framewise": True, "temporal_shift": 1}}))
+    # where and how pretraining runs (its loader, caches, saving) does not make a run another one
+    stamps = {(r, s): (run_dir(cfg, r, s) / "results.json").stat().st_mtime_ns for r in ("ref", "fw") for s in (0, 1)}
+    elsewhere = dataclasses.replace(cfg.pretrain, checkpoint_every=1, data=dataclasses.replace(
+        cfg.pretrain.data, num_workers=1, cache_dir=str(tmp_path / "other-cache")))
+    compare(dataclasses.replace(cfg, pretrain=elsewhere))
+    assert {k: (run_dir(cfg, *k) / "results.json").stat().st_mtime_ns for k in stamps} == stamps
+    # a results.json that says nothing of how it was evaluated (written by another tool) is evaluated again
+    res = run_dir(cfg, "ref", 1) / "results.json"
+    doc = json.loads(res.read_text())
+    del doc["compare_eval_config"]
+    res.write_text(json.dumps(doc))
+    compare(cfg)
+    assert "compare_eval_config" in json.loads(res.read_text())
 
 
 def test_supervised_variant_spends_the_budget_on_labels(tiny_pretrain, tmp_path, monkeypatch):
