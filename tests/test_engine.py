@@ -295,6 +295,19 @@ def test_method_defaults_are_resolved_and_recorded(tiny_pretrain):
         pretrain(dataclasses.replace(cfg, resume=True, temperature=0.2))
 
 
+def test_a_recorded_config_read_back_from_json_is_the_same_run_and_a_lost_setting_is_a_change(tiny_pretrain):
+    from vidssl.config import to_dict
+    from vidssl.engine import check_same_run
+    from vidssl.errors import ChangedRun
+    from vidssl.methods import resolve_defaults
+
+    cfg = resolve_defaults(tiny_pretrain)
+    assert isinstance(cfg.aug.crop_scale, tuple)
+    check_same_run(json.loads(json.dumps(to_dict(cfg))), cfg, "x")  # config.json's lists are the config's tuples
+    with pytest.raises(ChangedRun, match=r"\(old_knob: 3 -> None\)"):  # a setting this version no longer has
+        check_same_run({**to_dict(cfg), "old_knob": 3}, cfg, "x")
+
+
 def test_runs_recorded_before_resolution_resume_as_they_ran(tiny_pretrain):
     from vidssl.config import to_dict
     from vidssl.engine import check_same_run

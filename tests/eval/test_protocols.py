@@ -121,3 +121,31 @@ def test_knn_votes_are_weighted_by_similarity_and_k_counts():
     assert knn_predict(x, y, q[0], 3, 10.0, range(3)) == 1  # nearly equal weights: the majority wins
     assert knn_predict(x, y, q[0], 1, 10.0, range(3)) == 0  # k = 1: only the nearest votes
     assert brute_knn_predict(x, y, q[0], 3, 0.07) == 0 and brute_knn_predict(x, y, q[0], 3, 10.0) == 1
+
+
+def test_recall_at_the_whole_gallery_is_allowed_and_finds_every_class():
+    x, y = blobs(3, seed=7)  # 9 gallery videos
+    xq, yq = blobs(2, seed=8)
+    r = retrieval_recall(x, y, xq, yq, ks=(1, 9))
+    assert r["R@9"] == 1.0 and r["R@9"] >= r["R@1"]
+    with pytest.raises(VidsslError, match=r"^Recall@10 needs at least 10 gallery \(train\) videos, got 9; lower the k"):
+        retrieval_recall(x, y, xq, yq, ks=(10,))
+
+
+def _at_cos(sims):
+    """2-d unit vectors whose cosine with (1, 0) is each of ``sims``."""
+    a = np.arccos(np.asarray(sims, dtype=np.float64))
+    return np.stack([np.cos(a), np.sin(a)], 1)
+
+
+def test_knn_defaults_are_the_protocols_k_20_and_temperature_0_07():
+    """Wu et al. 2018's weighted kNN as the evaluation calls it (only k is passed): k = 20, t = 0.07."""
+    q, yq = _at_cos([1.0]), np.array([0])
+    # temperature: one class-0 neighbour at cos 1 against ten class-1 at cos 0.8 (t = 0.07: class 0; t ~ 1: class 1)
+    x_t = _at_cos([1.0] + [0.8] * 10 + [-1.0] * 10)
+    y_t = np.array([0] + [1] * 10 + [2] * 10)
+    assert knn_classify(x_t, y_t, q, yq) == 1.0 and knn_classify(x_t, y_t, q, yq, temperature=1.07) == 0.0
+    # k: ten class-0 at cos 0.9, eleven class-1 at cos 0.895; the 20 nearest hold ten of each (class 0), 21 do not
+    x_k = _at_cos([0.9] * 10 + [0.895] * 11)
+    y_k = np.array([0] * 10 + [1] * 11)
+    assert knn_classify(x_k, y_k, q, yq) == 1.0 and knn_classify(x_k, y_k, q, yq, k=21) == 0.0
