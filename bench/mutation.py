@@ -71,6 +71,9 @@ EQUIVALENT: dict[str, str] = {
     "vidssl.compare.x_paired_differences__mutmut_95": "as mutmut_92",
     "vidssl.compare.x_paired_differences__mutmut_126": ("with one seed se is nan, and |mean| > 2 nan is False: "
                                                         "never clear either way"),
+    "vidssl.engine.x_check_same_run__mutmut_23": ('"steps" is in diff only when the two step counts differ, so '
+                                                  "new >= old is new > old there"),
+    "vidssl.engine.x_check_same_run__mutmut_46": 'as mutmut_23: diff == ["steps"] means the step counts differ',
     "vidssl.eval.protocols.x_knn_classify__mutmut_19": "np.argsort's default axis is the last, 1 for these 2-d arrays",
     "vidssl.eval.protocols.x_knn_classify__mutmut_30": ("np.take_along_axis's default axis is the last, 1 for these "
                                                         "2-d arrays"),

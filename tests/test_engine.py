@@ -3,6 +3,7 @@ import dataclasses
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -306,6 +307,43 @@ def test_a_recorded_config_read_back_from_json_is_the_same_run_and_a_lost_settin
     check_same_run(json.loads(json.dumps(to_dict(cfg))), cfg, "x")  # config.json's lists are the config's tuples
     with pytest.raises(ChangedRun, match=r"\(old_knob: 3 -> None\)"):  # a setting this version no longer has
         check_same_run({**to_dict(cfg), "old_knob": 3}, cfg, "x")
+
+
+def test_a_changed_resume_says_what_changed_in_one_line(tiny_pretrain):
+    from vidssl.config import to_dict
+    from vidssl.engine import check_same_run
+    from vidssl.errors import ChangedRun
+    from vidssl.methods import resolve_defaults
+
+    cfg = resolve_defaults(tiny_pretrain)
+    old = to_dict(cfg)
+    tail = "; resume with its recorded settings (config.json) or choose a new --out"
+
+    def refused(**changed):
+        with pytest.raises(ChangedRun) as e:
+            check_same_run(old, dataclasses.replace(cfg, **changed), "RUN")
+        return str(e.value)
+
+    assert refused(lr=0.5) == f"--resume would change the run in RUN (lr: {cfg.lr!r} -> 0.5){tail}"
+    assert refused(steps=8) == f"--resume would change the run in RUN (steps: 6 -> 8) (to train longer, add --extend-steps){tail}"
+    assert refused(steps=4) == f"--resume would change the run in RUN (steps: 6 -> 4){tail}"  # shorter: no hint
+    assert refused(steps=4, extend_steps=True) == f"--resume would change the run in RUN (steps: 6 -> 4){tail}"
+    both = refused(steps=8, lr=0.5)  # more than the step count: no hint
+    assert both == f"--resume would change the run in RUN (lr: {cfg.lr!r} -> 0.5, steps: 6 -> 8){tail}"
+    many = refused(lr=0.5, seed=9, steps=8, batch_size=4, warmup_steps=1, weight_decay=0.5, temperature=0.3)
+    assert many.count(" -> ") == 6  # the first six, sorted
+    check_same_run(old, dataclasses.replace(cfg, steps=8, extend_steps=True), "RUN")  # longer, asked for
+
+
+def test_resume_refusals_name_the_run_and_its_checkpoint(tiny_pretrain):
+    res = pretrain(dataclasses.replace(tiny_pretrain, steps=2))
+    last = res.out_dir / "checkpoints" / "last.pt"
+    with pytest.raises(VidsslError, match=f"^{re.escape(str(res.out_dir))} already holds a run \\(checkpoint "
+                       f"{re.escape(str(last))}\\); pass --resume"):
+        pretrain(dataclasses.replace(tiny_pretrain, steps=2))
+    with pytest.raises(VidsslError, match=f"^checkpoint {re.escape(str(last))} is for a different architecture"):
+        pretrain(dataclasses.replace(tiny_pretrain, steps=2, resume=True,
+                                     model=dataclasses.replace(tiny_pretrain.model, width=0.125)))
 
 
 def test_runs_recorded_before_resolution_resume_as_they_ran(tiny_pretrain):
