@@ -344,6 +344,18 @@ def test_resume_refusals_name_the_run_and_its_checkpoint(tiny_pretrain):
     with pytest.raises(VidsslError, match=f"^checkpoint {re.escape(str(last))} is for a different architecture"):
         pretrain(dataclasses.replace(tiny_pretrain, steps=2, resume=True,
                                      model=dataclasses.replace(tiny_pretrain.model, width=0.125)))
+    with pytest.raises(VidsslError) as e:  # a run of 2 steps given a budget on resuming
+        pretrain(dataclasses.replace(tiny_pretrain, steps=2, resume=True, time_budget="1m"))
+    assert str(e.value) == (f"--resume with --time-budget 1m would not change the run in {res.out_dir} (it was set to "
+                            "2 steps when it started); resume with its recorded settings, or train longer with "
+                            "--steps N --extend-steps")
+    with pytest.raises(VidsslError, match=f"^--resume would change the run in {re.escape(str(last))} \\(lr: "):
+        pretrain(dataclasses.replace(tiny_pretrain, steps=2, resume=True, lr=0.5))
+    ck = checkpoint.load(last)  # a checkpoint that records no config (not written by vidssl pretrain)
+    del ck["config"]
+    checkpoint.save(last, **checkpoint.state_without_digest(ck))
+    with pytest.raises(VidsslError, match=f"^checkpoint {re.escape(str(last))} records no pretraining config"):
+        pretrain(dataclasses.replace(tiny_pretrain, steps=2, resume=True))
 
 
 def test_runs_recorded_before_resolution_resume_as_they_ran(tiny_pretrain):

@@ -124,7 +124,10 @@ def check_resume(last: Path, cfg: PretrainConfig, arch: dict) -> tuple[dict, Pre
         raise VidsslError(f"{out} already holds a run (checkpoint {last}); pass --resume to continue it or choose a new --out")
     ck = checkpoint.load(last)
     checkpoint.check_arch(ck, arch, last)
-    recorded_budget = ck.get("config", {}).get("time_budget")
+    if not isinstance(ck.get("config"), dict):
+        raise VidsslError(f"checkpoint {last} records no pretraining config, so it cannot be resumed (it was not "
+                          "written by vidssl pretrain); choose a new --out")
+    recorded_budget = ck["config"].get("time_budget")
     if cfg.time_budget is not None and cfg.time_budget != recorded_budget:
         was = f"budgeted at {recorded_budget}" if recorded_budget else f"set to {ck['config'].get('steps')} steps"
         raise VidsslError(f"--resume with --time-budget {cfg.time_budget} would not change the run in {out} "
@@ -132,7 +135,7 @@ def check_resume(last: Path, cfg: PretrainConfig, arch: dict) -> tuple[dict, Pre
                           "with --steps N --extend-steps")
     if cfg.time_budget is not None:
         cfg = dataclasses.replace(cfg, steps=int(ck["config"]["steps"]))
-    check_same_run(ck.get("config", {}), cfg, last)
+    check_same_run(ck["config"], cfg, last)
     return ck, cfg
 
 
