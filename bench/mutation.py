@@ -65,6 +65,8 @@ EQUIVALENT: dict[str, str] = {
     "vidssl.losses.byol.x_byol_loss__mutmut_23": "F.cosine_similarity's default dim is 1, the dim given",
     "vidssl.compare.x__pretrain_asked__mutmut_9": ("pop(name) without a default raises only for a key the config "
                                                    "lacks, and every key of _HOW_IT_RUNS is a config field"),
+    "vidssl.compare.x_format_header__mutmut_3": ("runs is never empty (compare has at least one row and seed), and "
+                                                 "with none both versions fail at min() of no seconds"),
     "vidssl.compare.x_paired_differences__mutmut_89": 'float("NAN") is float("nan")',
     "vidssl.compare.x_paired_differences__mutmut_99": 'float("NAN") is float("nan")',
     "vidssl.compare.x_paired_differences__mutmut_92": "with one seed std is already nan, and nan / sqrt(1) is nan",

@@ -204,3 +204,38 @@ def json_round_trip(x):
     import json
 
     return json.loads(json.dumps(x))
+
+
+def test_summary_of_runs_that_hold_little():
+    """Results written by another version or tool: no variant record, a backbone without labels, labels all
+    skipped, fine-tuning of a backbone the frozen results lack, values with more than two decimals."""
+    skipped = {"labels": {"motion": {"skipped": "one class only"}}}
+    runs = [{"method": "a", "seed": s, "results": {
+        "results": {"random_init": entry(0.2, 0.2, 0.2), "ssl": entry(0.123456 + s / 10, 0.5, 0.5), "odd": skipped,
+                    "bare": {"feature_dim": 8}},
+        "finetune": {"results": {"scratch": {"per_video_acc": 0.5}}}}} for s in range(2)]
+    rows = {r["backbone"]: r for r in summarise(runs)}
+    assert rows["ssl"]["shown_as"] == "ssl" and rows["ssl"]["linear"]["values"] == [12.35, 22.35]
+    assert rows["ssl"]["linear"]["std"] == pytest.approx(10 / math.sqrt(2))  # two seeds: ddof 1
+    assert rows["odd"]["seeds"] == 0 and rows["bare"]["seeds"] == 0 and set(rows["odd"]) == set(rows["bare"])
+    assert rows["scratch"]["fine-tuned"]["values"] == [50.0, 50.0]
+
+
+def test_the_primary_label_set_is_the_trained_backbones_first():
+    flipped = {"labels": dict(reversed(list(entry(0.9, 0.9, 0.9)["labels"].items())))}  # digit first
+    runs = [{"method": "a", "seed": 0, "results": {"results": {"random_init": flipped, "ssl": entry(0.5, 0.5, 0.5)}}}]
+    # read on motion (ssl's first), not digit (random init's first, 99 %)
+    assert {r["backbone"]: r["linear"]["mean"] for r in summarise(runs)} == {"random_init": pytest.approx(90.0),
+                                                                               "ssl": pytest.approx(50.0)}
+
+
+def test_header_of_runs_that_hold_little_says_what_it_does_not_know():
+    r = {"method": "a", "seed": 0, "results": {"results": {"ssl": entry(0.5, 0.5, 0.5)}}}
+    lines = format_header(report_of(["a"], [0]), [r]).splitlines()
+    assert lines[2] == ("- Data: None, ? train / ? test videos (first row's evaluation); clips of None frames at "
+                        "stride None, None px, None clips per test video; input None (rows may change these: see Rows).")
+    assert lines[3] == "- Budget: None pretraining steps of None clips per run (the runs took ? steps, 0-0 s each); seeds 0."
+    one_step = run("a", 0, {"ssl": entry(0.5, 0.5, 0.5)}, steps=1)
+    one_step["results"]["pretrain_config"]["data"].update(dataset="hmdb51", split=3)
+    lines = format_header(report_of(["a"], [0]), [one_step]).splitlines()
+    assert lines[2].startswith("- Data: hmdb51 split 3, 873 train") and "(the runs took 1 steps," in lines[3]
