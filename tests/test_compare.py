@@ -120,3 +120,7 @@ def test_random_inits_are_evaluated_once_per_network_seed_and_evaluation(tiny_pr
     val = _random_inits(tmp_path, more, dataclasses.replace(ecfg, holdout="val"), rgb=False)
     assert set(val) == {"random_init", "random_init_no_bn_recal"} and val["random_init"]["labels"]["motion"]["folds"] > 1
     assert "folds" not in first["random_init"]["labels"]["motion"]
+    # an evaluation without BN re-estimation: its random init keeps the initial statistics, the other is re-estimated
+    off = _random_inits(tmp_path, tiny_pretrain, dataclasses.replace(ecfg, bn_recalibrate=False), rgb=False)
+    assert {k: v["bn_recalibration_clips"] > 0 for k, v in off.items()} == {"random_init": False,
+                                                                             "random_init_bn_recal": True}

@@ -128,6 +128,8 @@ def test_paired_differences_include_fine_tuning_when_both_rows_have_it():
     assert p["fine-tuned"]["seeds"] == [0, 1] and p["fine-tuned"]["differences"] == [10.0, 8.0]
     assert p["kNN"]["differences"] == [0.12, 0.12]  # rounded to 2 decimals
     assert p["linear"]["differences"] == [10.0, 12.0] and p["linear"]["clear"] is True  # 11 > 2 x 1: clear at n=2
+    assert format_paired({"ft": p}, "ref").splitlines()[-1] == (
+        "| ft | 2 | **+11.0** ± 1.4 clear | **+0.1** ± 0.0 clear | -1.0 ± 1.4 | - | **+9.0** ± 1.4 clear |")
 
 
 def test_paired_differences_of_one_seed_raise_no_warning_and_an_absent_reference_pairs_nothing():
@@ -219,6 +221,11 @@ def test_summary_of_runs_that_hold_little():
     assert rows["ssl"]["linear"]["std"] == pytest.approx(10 / math.sqrt(2))  # two seeds: ddof 1
     assert rows["odd"]["seeds"] == 0 and rows["bare"]["seeds"] == 0 and set(rows["odd"]) == set(rows["bare"])
     assert rows["scratch"]["fine-tuned"]["values"] == [50.0, 50.0]
+    table = format_table(summarise(runs)).splitlines()
+    assert "| a | odd | 0 | - | - | - | - | - |" in table  # a backbone with no name in words keeps its own
+    # a summary row from before rows were shown as something else
+    assert format_table([{"method": "m", "backbone": "ssl", "seeds": 1}]).splitlines()[-1] == (
+        "| m | self-supervised | 1 | - | - | - | - | - |")
 
 
 def test_the_primary_label_set_is_the_trained_backbones_first():

@@ -372,3 +372,14 @@ def test_runs_recorded_before_resolution_resume_as_they_ran(tiny_pretrain):
         else:  # moco_v1 ran at 0.2 then; its default is now the paper's 0.07
             with pytest.raises(VidsslError, match=r"temperature: 0.2 -> 0.07"):
                 check_same_run(old, resolve_defaults(cfg), "x")
+
+
+def test_resuming_trims_the_log_to_the_checkpoint_keeping_every_readable_line(tmp_path):
+    from vidssl.engine import _trim_log
+
+    log = tmp_path / "train_log.jsonl"
+    log.write_text('{"step": 1}\n{"step": 2, "lo\n{"step": 3}\n{"nostep": 1}\n{"step": 5}\n{"step": 6, "loss"')
+    _trim_log(log, 4)  # a cut line (a kill mid-write) or one without a step is dropped; the lines after it stay
+    assert log.read_text() == '{"step": 1}\n{"step": 3}\n'
+    _trim_log(tmp_path / "absent.jsonl", 4)  # nothing to trim
+    assert not (tmp_path / "absent.jsonl").exists()

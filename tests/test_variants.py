@@ -159,6 +159,7 @@ def test_supervised_variant_spends_the_budget_on_labels(tiny_pretrain, tmp_path,
     assert 0 < ck["elapsed_s"] < took
     res = json.loads((run_dir(cfg, "sup", 0) / "results.json").read_text())
     assert res["variant"]["supervised"] is True and res["compare_pretrain"]["supervised"] is True
+    assert res["compare_pretrain"]["random_init_only"] is False
     assert res["results"]["ssl"]["labels"]["motion"]["linear_probe"]["accuracy"] > 0
     ssl_w = load(run_dir(cfg, "ssl", 0) / "checkpoints" / "last.pt")["model"]
     assert any(not (ck["model"][k] == ssl_w[k]).all() for k in ssl_w if k.startswith("backbone.") and "weight" in k)
