@@ -67,6 +67,9 @@ EQUIVALENT: dict[str, str] = {
                                                    "lacks, and every key of _HOW_IT_RUNS is a config field"),
     "vidssl.compare.x_format_header__mutmut_3": ("runs is never empty (compare has at least one row and seed), and "
                                                  "with none both versions fail at min() of no seconds"),
+    "vidssl.compare.x__pretrain_supervised__mutmut_9": ("progress=None is falsy like False: no progress bar either "
+                                                        "way (tested: no data is opened with a bar)"),
+    "vidssl.compare.x__random_inits__mutmut_57": "as x__pretrain_supervised__mutmut_9",
     "vidssl.compare.x_paired_differences__mutmut_89": 'float("NAN") is float("nan")',
     "vidssl.compare.x_paired_differences__mutmut_99": 'float("NAN") is float("nan")',
     "vidssl.compare.x_paired_differences__mutmut_92": "with one seed std is already nan, and nan / sqrt(1) is nan",

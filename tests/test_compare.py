@@ -124,3 +124,37 @@ def test_random_inits_are_evaluated_once_per_network_seed_and_evaluation(tiny_pr
     off = _random_inits(tmp_path, tiny_pretrain, dataclasses.replace(ecfg, bn_recalibrate=False), rgb=False)
     assert {k: v["bn_recalibration_clips"] > 0 for k, v in off.items()} == {"random_init": False,
                                                                              "random_init_bn_recal": True}
+
+
+def test_every_bad_compare_setting_is_one_line_that_says_what_to_do(tiny_pretrain, tmp_path):
+    from vidssl.backbones import BACKBONES
+    from vidssl.methods import METHODS
+    from vidssl.variants import parse_variants
+
+    methods, backbones = ", ".join(sorted(METHODS)), ", ".join(sorted(BACKBONES))
+    base = _cfg(tiny_pretrain, tmp_path)
+    assert [(v.name, v.flags) for v in dataclasses.replace(base, methods=("simclr", "byol")).rows()] == [
+        ("simclr", {"method": "simclr"}), ("byol", {"method": "byol"})]
+
+    def refused(**kw):
+        with pytest.raises(VidsslError) as e:
+            dataclasses.replace(base, **kw).validate()
+        return str(e.value)
+
+    need = "compare needs at least one method and one seed"
+    assert refused(methods=()) == need and refused(seeds=()) == need
+    assert refused(methods=("nope", "simclr", "nah")) == f"unknown method(s) nope, nah; choose from {methods}"
+    assert refused(methods=("simclr", "simclr")) == "row names must differ, got ['simclr', 'simclr']"
+    two = dataclasses.replace(base, methods=("simclr", "byol"))
+    with pytest.raises(VidsslError, match=r"^--reference 'moco' is not one of the rows \(simclr, byol\)$"):
+        dataclasses.replace(two, reference="moco").validate()
+    assert refused(eval=EvalConfig(holdout="val"), finetune=FinetuneConfig(steps=2)) == (
+        "fine-tuning scores on the test split; with --holdout val leave fine-tuning off")
+    # a method row with a bad pretraining setting says it without naming a variant
+    assert refused(pretrain=dataclasses.replace(base.pretrain, model=dataclasses.replace(
+        base.pretrain.model, backbone="vgg"))) == f"unknown backbone 'vgg'; choose from {backbones}"
+    variants = parse_variants({"a": {}, "b": {"method": "nope"}})
+    assert refused(variants=tuple(variants)) == f"variant 'b': unknown method 'nope'; choose from {methods}"
+    timed = dataclasses.replace(base.pretrain, time_budget="1m")
+    assert refused(variants=tuple(parse_variants({"s": {"supervised": True}})), pretrain=timed) == (
+        "variant 's': supervised pre-training counts its budget in steps: give --steps, not --time-budget")

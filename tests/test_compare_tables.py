@@ -88,6 +88,15 @@ def test_gains_are_read_against_the_strongest_random_init_metric_by_metric():
         "fine-tuned +12.0 (vs random_init)")
 
 
+def test_gains_of_every_method_one_line_each_after_a_row_that_trains_nothing():
+    rand = [run("rand", 0, {"random_init": entry(0.30, 0.36, 0.20, 0.60)})]  # no ssl: nothing to gain
+    g = gains(summarise(rand + RUNS))
+    assert list(g) == ["ref"]
+    two = RUNS[:3] + [run("ref2", s, r["results"]["results"]) for s, r in enumerate(RUNS[:3])]
+    lines = format_gains(summarise(rand + two)).split("\n")
+    assert len(lines) == 2 and lines[0].startswith("- ref, ") and lines[1].startswith("- ref2, SSL minus")
+
+
 def test_paired_differences_seed_by_seed_against_the_reference():
     p = paired_differences(RUNS, "ref")
     assert list(p) == ["sup", "noisy", "one"]
@@ -155,7 +164,7 @@ def variant(flags=None, supervised=False, random_init_only=False, eval_data=None
 
 def test_header_says_data_budget_units_and_every_row_in_words():
     variants = {"ref": variant(), "sup": variant(supervised=True), "noisy": variant({"lr": 0.01, "framewise": True}),
-                "one": variant({"classes": "A,B"}, random_init_only=True, eval_data={"clip_frames": 16})}
+                "one": variant({"classes": "A,B"}, random_init_only=True, eval_data={"clip_frames": 16, "stride": 2})}
     header = format_header(report_of(["ref", "sup", "noisy", "one"], [0, 1, 2], variants), RUNS)
     assert header == "\n".join([
         "# vidssl compare: 4 rows x 3 seeds",
@@ -168,7 +177,7 @@ def test_header_says_data_budget_units_and_every_row_in_words():
         "fine-tuned is per video. ± is the standard deviation over seeds; one seed shows (n=1).",
         "- Rows: **ref**: the command's settings as given; **sup**: supervised with labels at the same budget; "
         '**noisy**: lr=0.01, framewise=true; **one**: classes="A,B", random init only, nothing trained, '
-        "evaluated on clip_frames=16.",
+        "evaluated on clip_frames=16, stride=2.",
         "- Every row is scored beside random inits of its own network (same seed, same probe); a gain is read against "
         "the strongest of them.",
     ])
