@@ -78,3 +78,16 @@ def test_nt_xent_and_byol_stay_float32_under_bf16_autocast():
     assert low.dtype == torch.float32 and b.dtype == torch.float32
     assert torch.allclose(low, nt_xent(z1, z2, temperature=0.1), atol=1e-6)
     assert torch.allclose(b, byol_loss(z1, z2), atol=1e-6)
+
+
+def test_refusals_word_for_word():
+    with pytest.raises(ValueError, match=r"^NT-Xent needs at least 2 clips: the other clips are the negatives$"):
+        nt_xent(torch.randn(1, 4), torch.randn(1, 4))
+    with pytest.raises(ValueError, match=r"^z1 and z2 must both be \(N, D\), got \(3, 4\) and \(3, 5\)$"):
+        nt_xent(torch.randn(3, 4), torch.randn(3, 5))
+
+
+def test_default_temperature_is_0_1():
+    g = torch.Generator().manual_seed(5)
+    z1, z2 = torch.randn(6, 8, generator=g, dtype=torch.float64), torch.randn(6, 8, generator=g, dtype=torch.float64)
+    assert nt_xent(z1, z2).item() == pytest.approx(reference_nt_xent(z1.numpy(), z2.numpy(), 0.1), rel=1e-9)
