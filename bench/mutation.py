@@ -53,6 +53,8 @@ _CPU = ("CPU-equivalent: names the device of a tensor that is already on it; dif
 EQUIVALENT: dict[str, str] = {
     "vidssl.losses.infonce.x_info_nce__mutmut_28": "F.normalize's default dim is 1, the dim given",
     "vidssl.losses.infonce.x_info_nce__mutmut_33": _CPU,
+    "vidssl.losses.ntxent.x_nt_xent__mutmut_35": 'float("-INF") is float("-inf")',
+    "vidssl.losses.ntxent.x_nt_xent__mutmut_37": _CPU,
     "vidssl.losses.ntxent.x_nt_xent__mutmut_26": "F.normalize's default dim is 1, the dim given",
     "vidssl.losses.infonce.x_info_nce__mutmut_47": _CPU,
     "vidssl.losses.infonce.x_info_nce__mutmut_49": 'float("-INF") is float("-inf")',

@@ -91,3 +91,12 @@ def test_default_temperature_is_0_1():
     g = torch.Generator().manual_seed(5)
     z1, z2 = torch.randn(6, 8, generator=g, dtype=torch.float64), torch.randn(6, 8, generator=g, dtype=torch.float64)
     assert nt_xent(z1, z2).item() == pytest.approx(reference_nt_xent(z1.numpy(), z2.numpy(), 0.1), rel=1e-9)
+
+
+def test_half_precision_embeddings_are_scored_in_float32():
+    g = torch.Generator().manual_seed(6)
+    z1, z2 = torch.randn(6, 32, generator=g), torch.randn(6, 32, generator=g)
+    low = nt_xent(z1.bfloat16(), z2.bfloat16())
+    assert low.dtype == torch.float32
+    ref = reference_nt_xent(z1.bfloat16().double().numpy(), z2.bfloat16().double().numpy(), 0.1)
+    assert low.item() == pytest.approx(ref, abs=1e-5)
