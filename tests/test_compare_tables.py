@@ -9,7 +9,15 @@ import math
 
 import pytest
 
-from vidssl.compare import format_gains, format_header, format_paired, format_table, gains, paired_differences, summarise
+from vidssl.compare import (
+    format_gains,
+    format_header,
+    format_paired,
+    format_table,
+    gains,
+    paired_differences,
+    summarise,
+)
 
 
 def entry(lp, knn, r1, r5=None):
@@ -63,12 +71,12 @@ def test_summarise_means_and_spreads_over_seeds():
 
 
 def test_format_table_is_mean_std_per_row_with_names_a_person_reads():
-    assert format_table(summarise(RUNS)) == "\n".join([
+    assert format_table(summarise(RUNS)) == "\n".join([  # noqa: FLY002
         "| row | backbone | seeds | linear | kNN | R@1 | R@5 | fine-tuned |",
         "|---|---|---|---|---|---|---|---|",
         "| ref | self-supervised | 3 | 52.0 ± 2.0 | 40.0 ± 0.0 | 32.0 ± 2.0 | 72.0 ± 2.0 | 82.0 ± 2.0 |",
-        "| ref | random init, same input (BN re-estimated) | 3 | 30.0 ± 0.0 | 36.0 ± 0.0 | 20.0 ± 0.0 | 60.0 ± 0.0 "
-        "| 70.0 ± 0.0 |",
+        ("| ref | random init, same input (BN re-estimated) | 3 | 30.0 ± 0.0 | 36.0 ± 0.0 | 20.0 ± 0.0 | 60.0 ± 0.0 "
+        "| 70.0 ± 0.0 |"),
         "| ref | random init, same input, initial BN statistics | 3 | 35.0 ± 0.0 | 30.0 ± 0.0 | 25.0 ± 0.0 | - | - |",
         "| sup | pretrained with labels (supervised) | 3 | 62.0 ± 2.0 | 50.0 ± 1.0 | 40.0 ± 0.0 | 80.0 ± 0.0 | - |",
         "| noisy | self-supervised | 3 | 56.0 ± 4.6 | 40.0 ± 0.0 | 34.0 ± 4.0 | 72.0 ± 2.0 | - |",
@@ -116,9 +124,9 @@ def test_paired_differences_seed_by_seed_against_the_reference():
     # a row read by its random init (nothing trained) is paired by that random init
     alone = [RUNS[0], run("rand", 0, {"random_init": entry(0.30, 0.36, 0.20, 0.60)})]
     assert paired_differences(alone, "ref")["rand"]["linear"]["differences"] == [-20.0]
-    assert format_paired(p, "ref") == "\n".join([
-        "Paired differences against **ref**, seed by seed (points; mean ± std over seeds; **clear** when |mean| > 2 "
-        "standard errors):",
+    assert format_paired(p, "ref") == "\n".join([  # noqa: FLY002
+        ("Paired differences against **ref**, seed by seed (points; mean ± std over seeds; **clear** when |mean| > 2 "
+        "standard errors):"),
         "",
         "| row | seeds | linear | kNN | R@1 | R@5 | fine-tuned |",
         "|---|---|---|---|---|---|---|",
@@ -166,20 +174,20 @@ def test_header_says_data_budget_units_and_every_row_in_words():
     variants = {"ref": variant(), "sup": variant(supervised=True), "noisy": variant({"lr": 0.01, "framewise": True}),
                 "one": variant({"classes": "A,B"}, random_init_only=True, eval_data={"clip_frames": 16, "stride": 2})}
     header = format_header(report_of(["ref", "sup", "noisy", "one"], [0, 1, 2], variants), RUNS)
-    assert header == "\n".join([
+    assert header == "\n".join([  # noqa: FLY002
         "# vidssl compare: 4 rows x 3 seeds",
         "",
-        "- Data: ucf101 split 1, 873 train / 341 test videos (first row's evaluation); clips of 8 frames at stride 8, "
-        "32 px, 4 clips per test video; input residual (rows may change these: see Rows).",
-        "- Budget: 500 pretraining steps of 32 clips per run (the runs took 498, 500 steps, 90-110 s each); "
-        "seeds 0, 1, 2.",
-        "- Scored on the test split: linear probe, kNN and Recall@k on frozen features, in % of the scored videos; "
-        "fine-tuned is per video. ± is the standard deviation over seeds; one seed shows (n=1).",
-        "- Rows: **ref**: the command's settings as given; **sup**: supervised with labels at the same budget; "
+        ("- Data: ucf101 split 1, 873 train / 341 test videos (first row's evaluation); clips of 8 frames at stride 8, "
+        "32 px, 4 clips per test video; input residual (rows may change these: see Rows)."),
+        ("- Budget: 500 pretraining steps of 32 clips per run (the runs took 498, 500 steps, 90-110 s each); "
+        "seeds 0, 1, 2."),
+        ("- Scored on the test split: linear probe, kNN and Recall@k on frozen features, in % of the scored videos; "
+        "fine-tuned is per video. ± is the standard deviation over seeds; one seed shows (n=1)."),
+        ("- Rows: **ref**: the command's settings as given; **sup**: supervised with labels at the same budget; "
         '**noisy**: lr=0.01, framewise=true; **one**: classes="A,B", random init only, nothing trained, '
-        "evaluated on clip_frames=16, stride=2.",
-        "- Every row is scored beside random inits of its own network (same seed, same probe); a gain is read against "
-        "the strongest of them.",
+        "evaluated on clip_frames=16, stride=2."),
+        ("- Every row is scored beside random inits of its own network (same seed, same probe); a gain is read against "
+        "the strongest of them."),
     ])
 
 

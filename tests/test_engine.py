@@ -354,7 +354,8 @@ def test_resume_refusals_name_the_run_and_its_checkpoint(tiny_pretrain):
     ck = checkpoint.load(last)  # a checkpoint that records no config (not written by vidssl pretrain)
     del ck["config"]
     checkpoint.save(last, **checkpoint.state_without_digest(ck))
-    with pytest.raises(VidsslError, match=f"^checkpoint {re.escape(str(last))} records no pretraining config"):
+    with pytest.raises(VidsslError, match=f"^checkpoint {re.escape(str(last))} records no pretraining config, so it "
+                       "cannot be resumed \\(it was not written by vidssl pretrain\\); choose a new --out$"):
         pretrain(dataclasses.replace(tiny_pretrain, steps=2, resume=True))
 
 

@@ -103,8 +103,7 @@ def _plain(x: Any) -> Any:
 
 def _eval_want(ecfg: EvalConfig) -> dict[str, Any]:
     """What a run's evaluation measured: the eval config but where it ran and wrote."""
-    return _plain({**{k: v for k, v in to_dict(ecfg).items() if k not in _WHERE_IT_RUNS},
-                   "data": None if ecfg.data is None else to_dict(ecfg.data)})
+    return _plain({k: v for k, v in to_dict(ecfg).items() if k not in _WHERE_IT_RUNS})  # data: nested as a dict
 
 
 def _pretrain_asked(pcfg: PretrainConfig, v: Variant) -> dict[str, Any]:

@@ -63,5 +63,5 @@ def test_r2d18_survives_channels_last_clips_at_one_thread():
         "    bb(x).sum().backward()\n"
         "print('ok')\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=False)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-500:]

@@ -114,3 +114,10 @@ def test_ids_given_for_one_side_only_are_refused_in_words():
     for kw in ({"query_ids": torch.tensor([0, 1])}, {"queue_ids": torch.tensor([0, 1, 2])}):
         with pytest.raises(ValueError, match=r"^pass both query_ids and queue_ids, or neither$"):
             info_nce(q, q, torch.randn(3, 4), **kw)
+
+
+def test_default_temperature_is_mocos_0_07():
+    rng = np.random.default_rng(4)
+    q, k, queue = rng.normal(size=(3, 8)), rng.normal(size=(3, 8)), rng.normal(size=(5, 8))
+    got = info_nce(*(torch.tensor(x) for x in (q, k, queue)))
+    assert got.item() == pytest.approx(reference_info_nce(q, k, queue, 0.07), rel=1e-9)
