@@ -99,8 +99,9 @@ def evaluate(checkpoint_path: str | Path, cfg: EvalConfig | None = None, *, writ
     Random init is scored twice, with BatchNorm statistics re-estimated on the train videos
     and with its initial ones (``random_init`` follows ``cfg.bn_recalibrate``; the other is
     ``random_init_no_bn_recal`` or ``random_init_bn_recal``): neither is always the stronger,
-    and a gain is read against the stronger. ``random_init=False`` scores the trained backbone alone (``vidssl compare`` evaluates the
-    random inits once per seed and network and shares them between rows).
+    and a gain is read against the stronger. ``random_init=False`` scores the trained backbone
+    alone (``vidssl compare`` evaluates the random inits once per seed and network and shares
+    them between rows).
 
     Returns the results dict that is also written to ``cfg.out_dir/results.json``, with
     the full protocol (data, split sizes, clip length and stride, clips per video, crop
