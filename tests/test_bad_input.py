@@ -22,11 +22,12 @@ from vidssl.config import INF, RANGES
 
 # positional arguments each command needs (none of these exist: the flags must be refused first)
 POSITIONAL = {"eval": ["missing.pt"], "finetune": ["missing-run"], "report": ["missing-run"], "embed": ["missing.pt"],
-              "retrieve": ["missing.avi", "--embeddings", "missing.npz"], "export": ["missing.pt"], "index": ["missing"]}
+              "retrieve": ["missing.avi", "--embeddings", "missing.npz"], "export": ["missing.pt"], "index": ["missing"],
+              "track": ["missing.pt"]}
 # where each command starts its work: the flags must be refused before any of these is called
 REACHED = ["vidssl.api.pretrain", "vidssl.api.demo", "vidssl.api.evaluate", "vidssl.api.finetune_run", "vidssl.api.report",
            "vidssl.api.embed", "vidssl.api.retrieve", "vidssl.compare.compare", "vidssl.export.export_encoder",
-           "vidssl.data.index.index_dataset"]
+           "vidssl.data.index.index_dataset", "vidssl.api.track"]
 
 
 class Reached(Exception):
@@ -79,7 +80,8 @@ def test_every_command_has_its_numeric_and_choice_flags_covered():
     for must in [("pretrain", "--checkpoint-every"), ("pretrain", "--lr"), ("pretrain", "--hflip-p"), ("pretrain", "--split"),
                  ("compare", "--finetune-lr"), ("compare", "--seeds"), ("eval", "--knn-k"), ("finetune", "--lr"),
                  ("embed", "--clips-per-video"), ("retrieve", "-k"), ("index", "--min-frames"), ("demo", "--method"),
-                 ("pretrain", "--decoder"), ("eval", "--holdout")]:
+                 ("pretrain", "--decoder"), ("eval", "--holdout"),
+                 ("track", "--topk"), ("track", "--temperature"), ("track", "--holdout"), ("track", "--stages")]:
         assert must in flags, must
     assert len(CASES) > 150
 
@@ -107,9 +109,9 @@ def test_a_bad_value_of_any_flag_stops_with_one_line_and_writes_nothing(data):
         out = Path(tmp) / OUT.get(cmd, "out")
         argv = [cmd, *POSITIONAL.get(cmd, []), "--no-progress" if cmd in ("pretrain", "demo", "compare", "eval",
                                                                                "finetune", "report", "embed", "export",
-                                                                               "index") else None]
+                                                                               "index", "track") else None]
         argv = [a for a in argv if a]
-        if cmd in ("pretrain", "demo", "compare", "eval", "embed", "export", "index"):
+        if cmd in ("pretrain", "demo", "compare", "eval", "embed", "export", "index", "track"):
             argv += ["--out", str(out)]
         argv += [opt, value]
         err = io.StringIO()

@@ -14,7 +14,7 @@ from torch import nn
 
 from vidssl import checkpoint, runtime
 from vidssl.checkpoint import load_pretrain_checkpoint  # re-exported: vidssl.api.load_pretrain_checkpoint
-from vidssl.config import DemoConfig, EvalConfig, from_dict, to_dict
+from vidssl.config import DemoConfig, EvalConfig, TrackConfig, from_dict, to_dict
 from vidssl.data.loading import open_dataset
 from vidssl.engine import TrainResult, build_model, pretrain
 from vidssl.errors import VidsslError
@@ -28,7 +28,7 @@ from vidssl.io import ensure_writable_dir, write_json
 from vidssl.lock import holds_out_dir
 from vidssl.runlog import log_eval_metrics
 
-__all__ = ["demo", "evaluate", "load_pretrain_checkpoint", "pretrain"]
+__all__ = ["demo", "evaluate", "load_pretrain_checkpoint", "pretrain", "track"]
 
 
 def evaluate_backbones(backbones: dict[str, nn.Module], train, test, data, cfg: EvalConfig,
@@ -255,6 +255,98 @@ def demo(cfg: DemoConfig | None = None) -> dict[str, Any]:
 
         build_report(run, progress=ecfg.progress)
     return report
+
+
+# ---------------------------------------------------------------- tracking (label propagation)
+
+
+def track(checkpoint_path: str | Path, cfg: TrackConfig | None = None, *, write: bool = True) -> dict[str, Any]:
+    """Label propagation with a checkpoint's frozen encoder, beside random init (both BN statistics) and a
+    tracker that never moves (the first mask copied): J where the data has masks (the built-in data), and
+    animated pictures of a few videos (see :mod:`vidssl.eval.track`).
+
+    Returns the dict also written to ``cfg.out_dir/track.json``, with the protocol (data and split,
+    frames and stride, crop size, the propagation settings, the checkpoint's step and fingerprint).
+    """
+    from vidssl.eval import track as T
+
+    cfg = cfg or TrackConfig()
+    cfg.validate()
+    runtime.set_threads(cfg.threads)
+    device = runtime.resolve_device(cfg.device)
+    out = ensure_writable_dir(cfg.out_dir) if write else None
+    model, pcfg, ck = load_pretrain_checkpoint(checkpoint_path)
+    data = cfg.data or pcfg.data
+    train, test = open_dataset(data, progress=cfg.progress)
+    videos = test if cfg.holdout == "test" else train  # val: train videos, which tracking never trains on
+    indices = T.evenly_spaced(len(videos), cfg.videos)
+    has_masks = getattr(videos, "masks", None) is not None
+    tracked = [len(T.frame_indices(videos.num_frames(int(i)), cfg.frames, data.stride)) for i in indices]
+    t0 = time.perf_counter()
+
+    def prepared(backbone: nn.Module, recalibrate: bool) -> tuple[nn.Module, int]:
+        backbone = backbone.to(device)
+        if recalibrate:  # on train clips, as vidssl eval does
+            return recalibrate_bn(backbone, train, data, progress=cfg.progress)
+        return backbone.eval(), 0
+
+    other = RANDOM_INIT_OTHER_BN[cfg.bn_recalibrate]
+    prepared_ = {"ssl": prepared(model.backbone, cfg.bn_recalibrate),
+                 "random_init": prepared(build_model(pcfg).backbone, cfg.bn_recalibrate),  # the run's starting weights
+                 other: prepared(build_model(pcfg).backbone, not cfg.bn_recalibrate)}
+    backbones = {name: bb for name, (bb, _) in prepared_.items()}
+    results: dict[str, Any] = {}
+    if has_masks:
+        for name, (bb, clips) in prepared_.items():
+            results[name] = {**T.score_tracking(bb, videos, indices, data, cfg, progress=cfg.progress,
+                                                desc=f"tracking {name}"), "bn_recalibration_clips": clips}
+        results["first_mask_copy"] = T.score_first_mask_copy(videos, indices, data, cfg)
+    pictures = []
+    if out is not None and cfg.pictures:
+        shown = ["ssl", max(("random_init", other), key=lambda k: results[k]["J"]) if has_masks else "random_init"]
+        for i in T.evenly_spaced(len(videos), cfg.pictures):
+            for name in shown:
+                path = T.track_picture(backbones[name], videos, int(i), data, cfg, out / f"track_{name}_{int(i)}.webp")
+                pictures.append({"backbone": name, "video": videos.source(int(i)), "file": path.name})
+    report = {
+        "protocol": {
+            "dataset": data.dataset, "holdout": cfg.holdout, "videos_from": videos.name, "videos": len(indices),
+            "frames": cfg.frames, "frames_tracked": [min(tracked), max(tracked)], "stride": data.stride,
+            "crop_size": data.crop_size,
+            "view": "centre square resized to crop_size; masks cut and resized (nearest) the same way",
+            "features": f"the map after the stem and {cfg.stages} stage(s), one slice per frame (vidssl.eval.track)",
+            "propagation": {**T.propagation_settings(cfg), "reference_frames": "the first plus the context before t"},
+            "score": ("J: IoU of the propagated and the true mask, frames after the first, mean over frames then "
+                      "videos" if has_masks else "none: these videos have no masks; see the pictures"),
+            "bn_recalibration": "on one unaugmented centre clip per train video" if cfg.bn_recalibrate else "off",
+            "checkpoint": str(checkpoint_path), "pretrain_steps": ck["step"],
+            "checkpoint_fingerprint": checkpoint.fingerprint(ck), "pretrain_seed": pcfg.seed,
+            "track_seconds": None, "device": str(device),
+            "software": {"vidssl": _version(), "torch": torch.__version__, "torch_threads": torch.get_num_threads()},
+        },
+        "track_config": {**to_dict(cfg), "data": to_dict(data)},
+        "pretrain_config": to_dict(pcfg),
+        "results": results,
+        "pictures": pictures,
+    }
+    report["protocol"]["track_seconds"] = round(time.perf_counter() - t0, 1)
+    if out is not None:
+        write_json(out / "track.json", report)
+    return report
+
+
+def format_track_table(report: dict[str, Any]) -> str:
+    """The printed J table of :func:`track`."""
+    res = report["results"]
+    if not res:
+        return f"no masks in {report['protocol']['videos_from']}: nothing to score; see the pictures"
+    p = report["protocol"]
+    lines = [(f"label propagation on {p['videos']} videos of {p['videos_from']} "
+              "(J: mean IoU with the true mask, frames after the first)"), f"{'backbone':28s} {'J':>6s}"]
+    for name, r in res.items():
+        shown = "first mask copied (no motion)" if name == "first_mask_copy" else run_backbone_name(name, r)
+        lines.append(f"{shown:28s} {100 * r['J']:6.1f}")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- report, embeddings, retrieval, fine-tuning

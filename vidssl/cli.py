@@ -22,6 +22,7 @@ from vidssl.config import (
     FinetuneConfig,
     ModelConfig,
     PretrainConfig,
+    TrackConfig,
     check_fields,
     load_recorded_config,
     to_dict,
@@ -258,6 +259,14 @@ def build_parser(preset: str | None = None, recorded: dict[str, Any] | None = No
     _add_fields(ft, FinetuneConfig)
     ft.add_argument("--label-set", default=None, help="which labels to fine-tune on (default: the primary)")
 
+    trk = sub.add_parser("track", help="label propagation: carry the first frame's mask through each video by "
+                         "feature affinity; J beside random init (built-in data), pictures for any data")
+    trk.add_argument("checkpoint", help="a checkpoint written by vidssl pretrain (e.g. runs/x/checkpoints/last.pt)")
+    _add_fields(trk, TrackConfig, skip=("out_dir", "data"))
+    trk.add_argument("--out", dest="out_dir", default="runs/track", help="where track.json and the pictures go "
+                     "(default: runs/track)")
+    _add_fields(trk, DataConfig, suppress=True)  # given flags override the checkpoint's data config
+
     rep = sub.add_parser("report", help="(re)build RUN_DIR/report.html: metrics, pictures, baselines")
     rep.add_argument("run_dir")
     rep.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
@@ -389,18 +398,25 @@ def run(argv: list[str] | None = None) -> int:
         report = index_dataset(ns.path, ns.out or default_index_path(ns.path, ns.cache_dir),
                                min_frames=ns.min_frames, progress=ns.progress)
         print(report.summary())
-    elif ns.command == "eval":
+    elif ns.command in ("eval", "track"):
+        cls = EvalConfig if ns.command == "eval" else TrackConfig
         given = {f.name: getattr(ns, f.name) for f in dataclasses.fields(DataConfig) if hasattr(ns, f.name)}
-        _pick(EvalConfig, ns).validate()  # the flags, before the checkpoint is read
+        _pick(cls, ns).validate()  # the flags, before the checkpoint is read
         check_fields(DataConfig(**given))
         data = None
         if given:
             _, pcfg, _ = api.load_pretrain_checkpoint(ns.checkpoint)
             data = dataclasses.replace(pcfg.data, **given)
-        cfg = _pick(EvalConfig, ns, data=data)
-        report = api.evaluate(ns.checkpoint, cfg)
-        print(api.format_table(report))
-        print(f"\nresults: {os.path.join(ns.out_dir, 'results.json')}")
+        cfg = _pick(cls, ns, data=data)
+        if ns.command == "eval":
+            report = api.evaluate(ns.checkpoint, cfg)
+            print(api.format_table(report))
+            print(f"\nresults: {os.path.join(ns.out_dir, 'results.json')}")
+        else:
+            report = api.track(ns.checkpoint, cfg)
+            print(api.format_track_table(report))
+            print(f"\nresults: {os.path.join(ns.out_dir, 'track.json')}"
+                  + (f" and {len(report['pictures'])} pictures beside it" if report["pictures"] else ""))
     return 0
 
 

@@ -52,6 +52,11 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "FinetuneConfig.weight_decay": (0, INF, False), "FinetuneConfig.clips_per_video": (1, INF, False),
     "FinetuneConfig.seed": (0, 2**32 - 1, False), "FinetuneConfig.threads": (0, 1024, False),
     "FinetuneConfig.checkpoint_every": (1, INF, False),
+    # TrackConfig
+    "TrackConfig.videos": (0, INF, False), "TrackConfig.frames": (2, INF, False), "TrackConfig.stages": (1, 4, False),
+    "TrackConfig.context": (0, INF, False), "TrackConfig.topk": (1, INF, False),
+    "TrackConfig.temperature": (0, INF, True), "TrackConfig.radius": (0, INF, False),
+    "TrackConfig.pictures": (0, INF, False), "TrackConfig.threads": (0, 1024, False),
 }
 # Every text field with a fixed set of values (method and backbone names live in their registries; the
 # command line offers those as choices, and building the model refuses an unknown one).
@@ -61,6 +66,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "PretrainConfig.optimizer": ("adamw", "sgd"), "PretrainConfig.device": ("auto", "cpu", "cuda"),
     "EvalConfig.holdout": ("test", "val"), "EvalConfig.device": ("auto", "cpu", "cuda"),
     "FinetuneConfig.holdout": ("test", "val"), "FinetuneConfig.device": ("auto", "cpu", "cuda"),
+    "TrackConfig.holdout": ("test", "val"), "TrackConfig.device": ("auto", "cpu", "cuda"),
 }
 
 
@@ -301,6 +307,33 @@ class FinetuneConfig:
             raise VidsslError(f"backbone lr ratio must be >= 0 (0 freezes the backbone), got {self.backbone_lr_ratio}")
         if self.clips_per_video < 1:
             raise VidsslError(f"clips per video must be >= 1, got {self.clips_per_video}")
+
+
+@dataclass
+class TrackConfig:
+    """Label propagation (``vidssl track``): the first frame's mask carried through each video by feature
+    affinity, scored by J where the data has masks (the built-in data); see :mod:`vidssl.eval.track`."""
+
+    out_dir: str = "runs/track"
+    data: DataConfig | None = None  # None: the data the checkpoint was pretrained on
+    holdout: str = "test"  # test | val: score on train videos (nothing is trained here) to choose settings
+    videos: int = 0  # videos tracked, evenly spaced over the split (0: all)
+    frames: int = 16  # frames tracked per video, at the data's --stride (fewer in a shorter video)
+    stages: int = 2  # the feature map after the stem and this many stages (1-4)
+    context: int = 4  # previous frames attended to, beside the first
+    topk: int = 10  # reference positions each position takes its label from
+    temperature: float = 0.07  # of the softmax over those positions' cosine similarities
+    radius: int = 0  # keep reference positions within this many feature cells on each axis (0: no limit)
+    pictures: int = 4  # videos drawn as animated pictures (frames | first frame's colours carried | mask)
+    bn_recalibrate: bool = True  # re-estimate BatchNorm statistics on train clips first, as vidssl eval does
+    device: str = "auto"  # auto | cpu | cuda
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+    progress: bool = True
+
+    def validate(self) -> None:
+        check_fields(self)
+        if self.data is not None:
+            check_fields(self.data)
 
 
 # The demo's pretraining budget, where it differs from PretrainConfig's defaults (chosen on

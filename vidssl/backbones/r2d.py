@@ -53,3 +53,13 @@ class ResNet2dFrames(nn.Module):
         frames = x.transpose(1, 2).reshape(b * t, c, h, w).contiguous()
         f = self.pool(self.stages(self.stem(frames))).flatten(1)  # (B*T) x C
         return f.reshape(b, t, -1).mean(1)  # B x C: averaged over time
+
+    @torch.jit.unused
+    def feature_map(self, x: torch.Tensor, stages: int = 4) -> torch.Tensor:
+        """Every frame's map after the stem and the first ``stages`` stages, ``(B, C, T, H', W')`` (T - 1
+        frames for residual input); stage 1 keeps the stem's H/2 x W/2, each later stage halves space."""
+        if self.input == "residual":
+            x = residual_frames(x)
+        b, c, t, h, w = x.shape
+        f = self.stages[:stages](self.stem(x.transpose(1, 2).reshape(b * t, c, h, w).contiguous()))
+        return f.reshape(b, t, *f.shape[1:]).transpose(1, 2)

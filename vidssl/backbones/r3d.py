@@ -94,3 +94,11 @@ class ResNet3d(nn.Module):
             x = residual_frames(x)  # B x 3 x (T-1) x H x W
         x = self.stages(self.stem(x))  # B x C x T' x H' x W'
         return self.pool(x).flatten(1)  # B x C
+
+    @torch.jit.unused
+    def feature_map(self, x: torch.Tensor, stages: int = 4) -> torch.Tensor:
+        """The map after the stem and the first ``stages`` stages, ``(B, C, T', H', W')`` (4: the map that
+        ``forward`` pools); stage 1 keeps the stem's H/2 x W/2, each later stage halves time and space."""
+        if self.input == "residual":
+            x = residual_frames(x)
+        return self.stages[:stages](self.stem(x))

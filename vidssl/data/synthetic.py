@@ -4,7 +4,8 @@ Each clip shows one handwritten digit (scikit-learn's 1,797 real 8x8 digits) on 
 plain background; background and sprite colours drift over the clip. The primary label
 is the motion (8 classes, in pairs that are each other's time reversal); a second
 label, ``digit``, is the appearance, so an evaluation can tell what a representation
-captures. Train and test clips use disjoint digit images and independent random streams. Generation is deterministic
+captures. The generator knows where the sprite is: every clip comes with a per-frame mask
+(sprite opacity > 0.5), the ground truth of the tracking evaluation (:mod:`vidssl.eval.track`). Train and test clips use disjoint digit images and independent random streams. Generation is deterministic
 from the seed and cached on disk (written atomically) after the first call.
 """
 
@@ -84,12 +85,13 @@ def _affine(motion: int, t: np.ndarray, p: dict[str, float]) -> np.ndarray:
 
 def _render_split(
     n_per_class: int, digit_imgs: np.ndarray, digit_lbl: np.ndarray, spec: SyntheticSpec, rng
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     T, S = spec.frames, spec.size
     n = n_per_class * len(MOTIONS)
     motions = np.repeat(np.arange(len(MOTIONS)), n_per_class)
     which = rng.integers(0, len(digit_imgs), n)
     videos = np.empty((n, T, S, S, 3), np.uint8)
+    masks = np.empty((n, T, S, S), bool)
     t = np.arange(T, dtype=np.float64)
     half = 0.22 * S  # sprite half-size in pixels at scale 1
     for i in range(n):
@@ -133,11 +135,13 @@ def _render_split(
             bg, colour = F.interpolate(low, size=(S, S), mode="bicubic", align_corners=False).clamp(0, 1), fg0
         frames = bg * (1 - alpha) + colour * alpha  # T x 3 x S x S
         videos[i] = (frames.permute(0, 2, 3, 1) * 255).round().byte().numpy()
-    return videos, motions, digit_lbl[which]
+        masks[i] = (alpha[:, 0] > 0.5).numpy()
+    return videos, motions, digit_lbl[which], masks
 
 
 def generate(spec: SyntheticSpec) -> dict[str, np.ndarray]:
-    """Generate both splits. Returns arrays ``{split}_videos`` (N,T,H,W,3) uint8 and labels."""
+    """Generate both splits. Returns arrays ``{split}_videos`` (N,T,H,W,3) uint8, the labels
+    ``{split}_motion`` and ``{split}_digit``, and ``{split}_masks`` (N,T,H,W) bool, where the sprite is."""
     spec.validate()
     imgs, lbl = _digits()
     half = len(imgs) // 2  # train and test sprites are different handwritten digits
@@ -148,8 +152,9 @@ def generate(spec: SyntheticSpec) -> dict[str, np.ndarray]:
         ("train", spec.train_per_class, slice(0, half), rng_train),
         ("test", spec.test_per_class, slice(half, None), rng_test),
     ):
-        v, m, d = _render_split(n, imgs[sl], lbl[sl], spec, rng)
+        v, m, d, masks = _render_split(n, imgs[sl], lbl[sl], spec, rng)
         out[f"{split}_videos"], out[f"{split}_motion"], out[f"{split}_digit"] = v, m, d
+        out[f"{split}_masks"] = masks
     return out
 
 
@@ -173,6 +178,8 @@ def load_synthetic(
                 arrays = {k: z[k] for k in z.files}
         except Exception:  # noqa: BLE001 -- a damaged cache entry is regenerated, never trusted
             arrays = None
+        if arrays is not None and "train_masks" not in arrays:  # written before the masks were: the same
+            arrays = None  # clips (the generator's random draws are unchanged), regenerated with their masks
     if arrays is None:
         arrays = generate(spec)
         try:
@@ -191,5 +198,6 @@ def load_synthetic(
                 name=f"synthetic-{spec.key()}/{split}",
             )
         )
+        out[-1].masks = arrays[f"{split}_masks"]  # N x T x H x W bool: where the sprite is (tracking's ground truth)
         out[-1].split_rule = "built-in: train and test generated apart, from different handwritten digits"
     return out[0], out[1]
