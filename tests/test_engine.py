@@ -221,7 +221,9 @@ def test_tests_resolve_auto_to_the_cpu(monkeypatch):
 
 def test_pretext_methods_refuse_label_corrupting_augmentation(tiny_pretrain):
     for method, aug in [("clip_order", {"reverse_p": 0.5}), ("clip_order", {"shuffle_p": 0.5}),
-                        ("arrow_of_time", {"shuffle_p": 0.5}), ("arrow_of_time", {"reverse_p": 0.5})]:
+                        ("arrow_of_time", {"shuffle_p": 0.5}), ("arrow_of_time", {"reverse_p": 0.5}),
+                        ("order_verification", {"shuffle_p": 0.5}), ("odd_one_out", {"reverse_p": 0.5}),
+                        ("future_prediction", {"reverse_p": 0.5})]:
         cfg = dataclasses.replace(tiny_pretrain, method=method, aug=dataclasses.replace(tiny_pretrain.aug, **aug))
         with pytest.raises(VidsslError, match="corrupt its labels"):
             cfg.validate()

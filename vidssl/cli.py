@@ -50,7 +50,8 @@ HELP = {
     "channels_last": "channels_last_3d memory layout for the 3D convolutions (same numbers; 1.1-1.3x faster on CPUs)",
     "device": "auto | cpu | cuda: where the network runs (auto: the GPU when one is visible)",
     "clips_per_video": "uniformly spaced test-time clips averaged per video",
-    "method": "simclr | moco_v1 | moco_v2 | byol | rotnet | clip_order | arrow_of_time | masked_video",
+    "method": "simclr | moco_v1 | moco_v2 | byol (contrastive and its kin) | rotnet | clip_order | arrow_of_time | "
+              "order_verification | odd_one_out (pretext tasks) | masked_video | future_prediction (reconstruction)",
     "temperature": "contrastive temperature; default: the method's own, recorded in config.json (simclr 0.1; "
                    "moco_v1 0.07 and moco_v2 0.2, as in their papers)",
     "ema_momentum": "momentum of the EMA encoder (moco, byol; byol's rises to 1 on a cosine); default: 0.99 for both, "

@@ -70,6 +70,11 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 
+# methods whose labels come from the order of the frames: a view reversed or shuffled by the data pipeline
+# would get wrong labels
+ORDER_METHODS = ("clip_order", "order_verification", "odd_one_out", "future_prediction")
+
+
 def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -236,9 +241,9 @@ class PretrainConfig:
         if self.method == "arrow_of_time" and (a.reverse_p > 0 or a.shuffle_p > 0):
             raise VidsslError("arrow_of_time learns playback direction from frame order: it needs --reverse-p 0 "
                               "and --shuffle-p 0 (they would corrupt its labels)")
-        if self.method == "clip_order" and (a.reverse_p > 0 or a.shuffle_p > 0):
-            raise VidsslError("clip_order learns the order of sub-clips: it needs --reverse-p 0 and --shuffle-p 0 "
-                              "(they would corrupt its labels)")
+        if self.method in ORDER_METHODS and (a.reverse_p > 0 or a.shuffle_p > 0):
+            raise VidsslError(f"{self.method} learns from the order of frames: it needs --reverse-p 0 and "
+                              "--shuffle-p 0 (they would corrupt its labels)")
         if not (0 < a.crop_scale[0] <= a.crop_scale[1] <= 1):
             raise VidsslError(f"crop scale must satisfy 0 < min <= max <= 1, got {a.crop_scale}")
 

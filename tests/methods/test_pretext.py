@@ -77,6 +77,7 @@ def test_registered_classes_declare_how_many_views_they_take():
     assert {name: cls.num_views for name, cls in METHODS.items()} == {
         "simclr": 2, "moco_v1": 2, "moco_v2": 2, "byol": 2,
         "rotnet": 1, "clip_order": 1, "arrow_of_time": 1, "masked_video": 1,
+        "order_verification": 1, "odd_one_out": 1, "future_prediction": 1,
     }
 
 
@@ -112,3 +113,84 @@ def test_masked_video_scores_exactly_the_patches_it_zeroed(monkeypatch):
     assert torch.equal(seen[0][seen[0] != 0], x[seen[0] != 0])  # the rest of the clip is untouched
     assert torch.equal(scored["target"], patchify(x, 4))  # scored against the clip before masking
     assert 0 < scored["mask"].mean() < 1
+
+
+def test_order_verification_takes_the_window_with_the_most_motion():
+    from vidssl.methods.order_verification import most_motion_window
+
+    x = torch.zeros(2, 1, 8, 2, 2)
+    x[0, :, 5:] = torch.arange(1, 4, dtype=torch.float32).view(1, 3, 1, 1) * 10  # clip 0 moves at its end
+    x[1, :, :3] = torch.arange(3, dtype=torch.float32).view(1, 3, 1, 1)  # clip 1 at its start
+    x[:, :, :, 0, 0] += torch.arange(8.0)  # a frame index in one pixel, to see which frames were taken
+    out = most_motion_window(x, 4)
+    assert out[:, 0, :, 0, 0].tolist() == [[4.0, 15.0, 26.0, 37.0], [0.0, 2.0, 4.0, 3.0]]
+    assert torch.equal(most_motion_window(x, 8), x)
+
+
+def test_order_verification_tuples_are_b_c_d_in_order_and_b_a_d_or_b_e_d_out_of_order():
+    from vidssl.methods.order_verification import order_tuples
+
+    frame = torch.arange(10, dtype=torch.float32).view(1, 1, 10, 1, 1).expand(3, 1, 10, 2, 2)  # 5 sub-clips of 2
+    out = order_tuples(frame, 2, torch.tensor([1, 0, 0]), torch.tensor([False, False, True]))
+    firsts = out[:, :, 0, 0, 0, 0] / 2  # which sub-clip sits at each place of each tuple
+    assert firsts.tolist() == [[1, 2, 3], [1, 0, 3], [1, 4, 3]]
+    assert torch.equal(out[0, 0, 0, :, 0, 0], torch.tensor([2.0, 3.0]))  # a sub-clip keeps its frames in order
+
+
+def test_order_verification_labels_say_in_order_exactly_when_the_backbone_sees_b_c_d(monkeypatch):
+    import vidssl.methods.order_verification as ov
+
+    model = ov.OrderVerification(create_backbone("r3d10", width=0.0625), head_hidden=8)
+    seen, labels = [], []
+    model.backbone.register_forward_pre_hook(lambda mod, args: seen.append(args[0].clone()))
+    real_ce = torch.nn.functional.cross_entropy
+    monkeypatch.setattr(ov.F, "cross_entropy", lambda logits, y: (labels.append(y), real_ce(logits, y))[1])
+    x = torch.arange(10, dtype=torch.float32).view(1, 1, 10, 1, 1).expand(8, 3, 10, 8, 8).contiguous()
+    with torch.no_grad():
+        model([x])
+    firsts = (seen[0][:, 0, 0, 0, 0] / 2).view(8, 3).tolist()
+    for y, tup in zip(labels[0].tolist(), firsts):
+        assert (tup == [1, 2, 3]) == (y == 1) and tup[0] == 1 and tup[2] == 3
+    assert sum(labels[0].tolist()) == 4  # half in order
+    with pytest.raises(VidsslError, match="at least 10; got 8"):
+        model([torch.randn(2, 3, 8, 8, 8)])
+
+
+def test_odd_one_out_disorders_exactly_one_sub_clip_per_clip():
+    from vidssl.methods.odd_one_out import OddOneOut
+
+    model = OddOneOut(create_backbone("r3d10", width=0.0625), head_hidden=8)
+    seen = []
+    model.backbone.register_forward_pre_hook(lambda mod, args: seen.append(args[0].clone()))
+    x = torch.arange(9, dtype=torch.float32).view(1, 1, 9, 1, 1).expand(6, 3, 9, 4, 4).contiguous()
+    with torch.no_grad():
+        model([x])
+    order = seen[0][:, 0, :, 0, 0].view(6, 3, 3)  # clip x sub-clip x frame index
+    odd = []
+    for clip in order:
+        assert sorted(clip.flatten().tolist()) == list(range(9))  # the same frames, each sub-clip's own
+        in_order = [c.tolist() == sorted(c.tolist()) for c in clip]
+        assert in_order.count(False) == 1
+        odd.append(in_order.index(False))
+    assert sorted(odd) == [0, 0, 1, 1, 2, 2]  # every place is odd equally often
+    with pytest.raises(VidsslError, match="multiple of 3 and at least 6; got 3"):
+        model([torch.randn(2, 3, 3, 8, 8)])
+
+
+def test_future_prediction_sees_the_past_and_is_scored_on_the_change_of_the_future(monkeypatch):
+    from vidssl.methods import future_prediction
+
+    model = future_prediction.FuturePrediction(create_backbone("r3d10", width=0.0625), head_hidden=8)
+    seen, scored = [], {}
+    model.backbone.stem.register_forward_pre_hook(lambda mod, args: seen.append(args[0].clone()))
+    real = future_prediction.future_prediction_loss
+    monkeypatch.setattr(future_prediction, "future_prediction_loss",
+                        lambda pred, future, last: (scored.update(pred=pred, future=future, last=last), real(pred, future, last))[1])
+    x = torch.randn(2, 3, 6, 8, 12)
+    with torch.no_grad():
+        model([x])
+    assert torch.equal(seen[0], x[:, :, :4])  # the encoder never sees the future
+    assert torch.equal(scored["future"], x[:, :, 4:]) and torch.equal(scored["last"], x[:, :, 3:4])
+    assert scored["pred"].shape == (2, 3, 2, 8, 12)
+    with pytest.raises(VidsslError, match="at least 3; got 2"):
+        model([torch.randn(2, 3, 2, 8, 8)])

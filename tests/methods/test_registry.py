@@ -19,7 +19,8 @@ def tiny_config(method: str) -> PretrainConfig:
 
 def clips(num_views: int, seed: int = 0) -> list[torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    return [torch.randn(4, 3, 6, 16, 16, generator=g) for _ in range(num_views)]  # N x C x T x H x W, T divisible by 3
+    # N x C x T x H x W: T = 12, divisible by 3 (clip_order, odd_one_out) and >= 10 (order_verification: 5 x 2)
+    return [torch.randn(4, 3, 12, 16, 16, generator=g) for _ in range(num_views)]
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
@@ -87,6 +88,7 @@ def test_each_method_resolves_its_own_defaults():
         "moco_v2": {"temperature": 0.2, "ema_momentum": 0.99, "proj_dim": 128},  # MoCo v2: tau 0.2, 128-d
         "byol": {"ema_momentum": 0.99, "proj_dim": 256},  # BYOL: 256-d
         "rotnet": {}, "clip_order": {}, "arrow_of_time": {}, "masked_video": {},
+        "order_verification": {}, "odd_one_out": {}, "future_prediction": {},
     }
     for name in METHODS:  # what build_model makes of None is what resolve_defaults records
         cfg = PretrainConfig(method=name, model=ModelConfig(width=0.0625, head_hidden=32), queue_size=16)
@@ -113,3 +115,26 @@ def test_help_states_the_resolved_defaults():
     assert d["moco_v1"]["ema_momentum"] == d["moco_v2"]["ema_momentum"] == d["byol"]["ema_momentum"]
     assert f"default: {d['byol']['ema_momentum']} for both" in HELP["ema_momentum"]
     assert PretrainConfig().weight_decay == 1e-4 and "1e-4 is practically none" in HELP["weight_decay"]
+
+
+@pytest.mark.parametrize("name", sorted(n for n in METHODS if not hasattr(METHODS[n], "momentum_at")))
+def test_one_step_lowers_the_loss_on_a_fixed_batch(name):
+    """The same batch and the same random draws (a method's own randomness rewound) score lower after one
+    optimiser step: the loss is what the step descends."""
+    cfg = tiny_config(name)
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    views = clips(model.num_views, seed=2)
+    rngs = [m for m in model.modules() if type(m).__name__ == "StepRNG"]
+    calls = [r.calls.clone() for r in rngs]
+    loss = model(views)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    for r, c in zip(rngs, calls):  # the same labels, permutations and masks as the first pass
+        r.calls.copy_(c)
+    with torch.no_grad():
+        after = model(views)
+    assert after < loss, (name, float(loss), float(after))

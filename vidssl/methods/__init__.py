@@ -28,8 +28,11 @@ from vidssl.errors import VidsslError
 from vidssl.methods.arrow_of_time import ArrowOfTime
 from vidssl.methods.byol import VideoBYOL
 from vidssl.methods.clip_order import ClipOrder
+from vidssl.methods.future_prediction import FuturePrediction
 from vidssl.methods.masked_video import MaskedVideoModel
 from vidssl.methods.moco import VideoMoCo, VideoMoCoV1
+from vidssl.methods.odd_one_out import OddOneOut
+from vidssl.methods.order_verification import OrderVerification
 from vidssl.methods.rotnet import RotNet3d
 from vidssl.methods.simclr import VideoSimCLR
 
@@ -42,6 +45,9 @@ METHODS: dict[str, Callable[..., nn.Module]] = {
     "clip_order": ClipOrder,
     "arrow_of_time": ArrowOfTime,
     "masked_video": MaskedVideoModel,
+    "order_verification": OrderVerification,
+    "odd_one_out": OddOneOut,
+    "future_prediction": FuturePrediction,
 }
 
 
