@@ -77,7 +77,7 @@ def test_registered_classes_declare_how_many_views_they_take():
     assert {name: cls.num_views for name, cls in METHODS.items()} == {
         "simclr": 2, "moco_v1": 2, "moco_v2": 2, "byol": 2,
         "rotnet": 1, "clip_order": 1, "arrow_of_time": 1, "masked_video": 1,
-        "order_verification": 1, "odd_one_out": 1, "future_prediction": 1,
+        "order_verification": 1, "odd_one_out": 1, "future_prediction": 1, "colorization": 1,
     }
 
 
@@ -194,3 +194,34 @@ def test_future_prediction_sees_the_past_and_is_scored_on_the_change_of_the_futu
     assert scored["pred"].shape == (2, 3, 2, 8, 12)
     with pytest.raises(VidsslError, match="at least 3; got 2"):
         model([torch.randn(2, 3, 2, 8, 8)])
+
+
+def test_colorization_sees_grey_frames_and_scores_the_last_frame_against_the_others(monkeypatch):
+    from vidssl.methods import colorization as col
+    from vidssl.transforms.spatial import normalize
+
+    model = col.Colorization(create_backbone("r3d10", width=0.0625), num_colours=4)
+    seen, scored = [], {}
+    model.backbone.stem.register_forward_pre_hook(lambda mod, args: seen.append(args[0].clone()))
+    real = col.colour_copy_loss
+    monkeypatch.setattr(col, "colour_copy_loss", lambda *a, **kw: (scored.update(args=a), real(*a, **kw))[1])
+    g = torch.Generator().manual_seed(0)
+    rgb = torch.rand(2, 3, 4, 8, 8, generator=g)
+    x = normalize(rgb)  # N x 3 x T x H x W, normalised as the pipeline does
+    with torch.no_grad():
+        model([x])
+    grey = col.denormalise(seen[0])
+    assert torch.allclose(grey[:, 0], grey[:, 1], atol=1e-6) and torch.allclose(grey[:, 1], grey[:, 2], atol=1e-6)
+    want = 0.299 * rgb[:, 0] + 0.587 * rgb[:, 1] + 0.114 * rgb[:, 2]
+    torch.testing.assert_close(grey[:, 0], want, rtol=0, atol=1e-5)  # no colour reaches the network
+    target, refs, ref_cols, target_cols = scored["args"]
+    assert target.shape[1] * 3 == refs.shape[1]  # 3 reference frames, the 4th is the target
+    assert ref_cols.shape[-1] == target_cols.shape[-1] == 4
+    torch.testing.assert_close(target_cols.sum(-1), torch.ones(target_cols.shape[:2]))  # distributions per cell
+    assert bool(model.fitted) and "palette" in model.state_dict()
+    palette = model.palette.clone()
+    with torch.no_grad():
+        model([torch.randn_like(x)])
+    assert torch.equal(model.palette, palette)  # fitted once, on the first batch
+    with pytest.raises(VidsslError, match="at least 2; got 1"):
+        model([x[:, :, :1]])

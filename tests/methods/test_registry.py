@@ -29,10 +29,12 @@ def test_one_step_trains_and_moves_momentum_encoders_by_ema(name):
     model = build_model(cfg)
     assert model.num_views in (1, 2)
     assert isinstance(model.backbone, ResNet3d)  # the encoder that evaluation uses
-    trained = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    unused = model.untrained_parameters() if hasattr(model, "untrained_parameters") else set()  # declared, below
+    trained = {n: p for n, p in model.named_parameters() if p.requires_grad and n not in unused}
     frozen = {n: p for n, p in model.named_parameters() if not p.requires_grad}
-    backbone_ids = {id(p) for p in model.backbone.parameters()}
+    backbone_ids = {id(p) for n, p in model.named_parameters() if n.startswith("backbone.") and n not in unused}
     assert backbone_ids <= {id(p) for p in trained.values()}
+    assert all(n.startswith(("backbone.stages.2.", "backbone.stages.3.")) for n in unused)  # the stem and stages 1-2 train
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     opt = make_optimizer(model, cfg)
 
@@ -45,6 +47,8 @@ def test_one_step_trains_and_moves_momentum_encoders_by_ema(name):
         assert p.grad is not None and torch.isfinite(p.grad).all(), f"{n} got no finite gradient"
     for n, p in frozen.items():
         assert p.grad is None, f"momentum parameter {n} received a gradient"
+    for n in unused:  # what a method says it leaves untouched, it does
+        assert dict(model.named_parameters())[n].grad is None, n
     opt.step()
     for n, p in trained.items():
         assert not torch.equal(p, before[n]), f"trained parameter {n} did not change"
@@ -89,6 +93,7 @@ def test_each_method_resolves_its_own_defaults():
         "byol": {"ema_momentum": 0.99, "proj_dim": 256},  # BYOL: 256-d
         "rotnet": {}, "clip_order": {}, "arrow_of_time": {}, "masked_video": {},
         "order_verification": {}, "odd_one_out": {}, "future_prediction": {},
+        "colorization": {"temperature": 1.0},  # Vondrick et al.: softmax of raw dot products
     }
     for name in METHODS:  # what build_model makes of None is what resolve_defaults records
         cfg = PretrainConfig(method=name, model=ModelConfig(width=0.0625, head_hidden=32), queue_size=16)
