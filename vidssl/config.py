@@ -324,9 +324,9 @@ class TrackConfig:
     holdout: str = "test"  # test | val: score on train videos (nothing is trained here) to choose settings
     videos: int = 0  # videos tracked, evenly spaced over the split (0: all)
     frames: int = 16  # frames tracked per video, at the data's --stride (fewer in a shorter video)
-    stages: int = 2  # the feature map after the stem and this many stages (1-4)
+    stages: int = 1  # the feature map after the stem and this many stages (1-4)
     context: int = 4  # previous frames attended to, beside the first
-    topk: int = 10  # reference positions each position takes its label from
+    topk: int = 3  # reference positions each position takes its label from
     temperature: float = 0.07  # of the softmax over those positions' cosine similarities
     radius: int = 0  # keep reference positions within this many feature cells on each axis (0: no limit)
     pictures: int = 4  # videos drawn as animated pictures (frames | first frame's colours carried | mask)

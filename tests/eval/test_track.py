@@ -168,7 +168,7 @@ def test_track_scores_every_backbone_and_writes_protocol_and_pictures(tiny_run, 
     assert (p["holdout"], p["videos"], p["frames"], p["stride"], p["crop_size"]) == ("test", 16, 16, 1, 16)
     assert p["frames_tracked"] == [8, 8]  # 16 asked, the generated clips have 8
     assert p["pretrain_steps"] == 6 and p["checkpoint_fingerprint"]["step"] == 6
-    assert on_disk["track_config"]["topk"] == 10 and on_disk["track_config"]["data"]["crop_size"] == 16
+    assert on_disk["track_config"]["topk"] == 3 and on_disk["track_config"]["data"]["crop_size"] == 16
     assert len(report["pictures"]) == 4  # 2 videos x (ssl, the stronger random init)
     for pic in report["pictures"]:
         with Image.open(out / pic["file"]) as im:

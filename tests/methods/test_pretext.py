@@ -77,7 +77,7 @@ def test_registered_classes_declare_how_many_views_they_take():
     assert {name: cls.num_views for name, cls in METHODS.items()} == {
         "simclr": 2, "moco_v1": 2, "moco_v2": 2, "byol": 2,
         "rotnet": 1, "clip_order": 1, "arrow_of_time": 1, "masked_video": 1,
-        "order_verification": 1, "odd_one_out": 1, "future_prediction": 1, "colorization": 1,
+        "order_verification": 1, "odd_one_out": 1, "future_prediction": 1, "colorization": 1, "dpc": 1,
     }
 
 
@@ -225,3 +225,29 @@ def test_colorization_sees_grey_frames_and_scores_the_last_frame_against_the_oth
     assert torch.equal(model.palette, palette)  # fitted once, on the first batch
     with pytest.raises(VidsslError, match="at least 2; got 1"):
         model([x[:, :, :1]])
+
+
+def test_dpc_encodes_every_block_alone_and_predicts_the_future_from_the_past_only(monkeypatch):
+    from vidssl.methods import dpc
+
+    model = dpc.DensePredictiveCoding(create_backbone("r3d10", width=0.0625)).eval()
+    seen, scored = [], []
+    model.backbone.stem.register_forward_pre_hook(lambda mod, args: seen.append(args[0].clone()))
+    real = dpc.dense_info_nce
+    monkeypatch.setattr(dpc, "dense_info_nce", lambda p, z, **kw: (scored.append((p, z)), real(p, z, **kw))[1])
+    x = torch.randn(2, 3, 8, 16, 16)
+    with torch.no_grad():
+        model([x])
+        changed = x.clone()
+        changed[:, :, 6:] = torch.randn(2, 3, 2, 16, 16)  # another last block
+        model([changed])
+    blocks = x.reshape(2, 3, 4, 2, 16, 16).transpose(1, 2).flatten(0, 1)
+    assert torch.equal(seen[0], blocks)  # 8 blocks of 2 frames, each encoded on its own
+    (p0, z0), (p1, z1) = scored
+    assert p0.shape == z0.shape == (2, 1, model.backbone.feature_dim, 1, 1)
+    assert torch.equal(p0, p1) and not torch.equal(z0, z1)  # the prediction never sees the block it predicts
+    with torch.no_grad():
+        own = model.backbone.feature_map(blocks).mean(2).view(2, 4, -1, 1, 1)[:, 3:]
+    torch.testing.assert_close(z0, own)  # scored against the last block's own map
+    with pytest.raises(VidsslError, match="multiple of 4 and at least 4; got 6"):
+        model([torch.randn(2, 3, 6, 16, 16)])

@@ -94,6 +94,7 @@ def test_each_method_resolves_its_own_defaults():
         "rotnet": {}, "clip_order": {}, "arrow_of_time": {}, "masked_video": {},
         "order_verification": {}, "odd_one_out": {}, "future_prediction": {},
         "colorization": {"temperature": 1.0},  # Vondrick et al.: softmax of raw dot products
+        "dpc": {"temperature": 1.0},  # Han et al.: raw dot products
     }
     for name in METHODS:  # what build_model makes of None is what resolve_defaults records
         cfg = PretrainConfig(method=name, model=ModelConfig(width=0.0625, head_hidden=32), queue_size=16)

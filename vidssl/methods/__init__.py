@@ -29,6 +29,7 @@ from vidssl.methods.arrow_of_time import ArrowOfTime
 from vidssl.methods.byol import VideoBYOL
 from vidssl.methods.clip_order import ClipOrder
 from vidssl.methods.colorization import Colorization
+from vidssl.methods.dpc import DensePredictiveCoding
 from vidssl.methods.future_prediction import FuturePrediction
 from vidssl.methods.masked_video import MaskedVideoModel
 from vidssl.methods.moco import VideoMoCo, VideoMoCoV1
@@ -50,6 +51,7 @@ METHODS: dict[str, Callable[..., nn.Module]] = {
     "odd_one_out": OddOneOut,
     "future_prediction": FuturePrediction,
     "colorization": Colorization,
+    "dpc": DensePredictiveCoding,
 }
 
 
