@@ -241,6 +241,11 @@ class PretrainConfig:
         if self.method == "arrow_of_time" and (a.reverse_p > 0 or a.shuffle_p > 0):
             raise VidsslError("arrow_of_time learns playback direction from frame order: it needs --reverse-p 0 "
                               "and --shuffle-p 0 (they would corrupt its labels)")
+        if self.method == "audio_visual" and self.data.dataset == "synthetic":
+            raise VidsslError("audio_visual learns whether a sound goes with a clip: it needs videos with audio "
+                              "(--dataset folder, ucf101 or hmdb51); the built-in data has none")
+        if self.method == "audio_visual" and a.on_device:
+            raise VidsslError("audio_visual hands each clip's audio beside its views: drop --on-device")
         if self.method in ORDER_METHODS and (a.reverse_p > 0 or a.shuffle_p > 0):
             raise VidsslError(f"{self.method} learns from the order of frames: it needs --reverse-p 0 and "
                               "--shuffle-p 0 (they would corrupt its labels)")

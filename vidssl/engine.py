@@ -23,7 +23,7 @@ from vidssl.data.loading import open_dataset, train_loader
 from vidssl.errors import ChangedRun, VidsslError
 from vidssl.io import atomic_write, ensure_writable_dir, write_json
 from vidssl.lock import holds_out_dir
-from vidssl.methods import build_model, resolve_defaults, resolve_recorded
+from vidssl.methods import METHODS, build_model, resolve_defaults, resolve_recorded
 from vidssl.modules import distributed as dist
 from vidssl.runlog import TENSORBOARD_DIR, RunLog
 from vidssl.runtime import resolve_device, set_threads
@@ -173,6 +173,12 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
     torch.use_deterministic_algorithms(cfg.deterministic)
 
     train, _ = open_dataset(cfg.data, progress=cfg.progress and main)
+    audio = None
+    if getattr(METHODS[cfg.method], "wants_audio", False):  # the videos with sound, and their log-mel spectrograms
+        from vidssl.data.audio import with_audio
+        from vidssl.data.synthetic import default_cache_dir
+
+        train, audio = with_audio(train, cfg.data.cache_dir or default_cache_dir(), progress=cfg.progress and main)
     model = build_model(cfg)
     if distributed and cfg.sync_bn:
         dist.convert_batchnorm(model, device)
@@ -221,7 +227,7 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
     loss_val = float("nan")
     if step >= cfg.steps:
         return TrainResult(out, last, step, loss_val, elapsed, already_finished=True)
-    loader = train_loader(train, cfg, step, rank, world, stop=10**9 if budget is not None else None)
+    loader = train_loader(train, cfg, step, rank, world, stop=10**9 if budget is not None else None, audio=audio)
     bar = tqdm(total=cfg.steps if budget is None else None, initial=step, desc=f"pretrain {cfg.method}", disable=not (cfg.progress and main),
                mininterval=1.0, dynamic_ncols=True)
     amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and cfg.amp)
@@ -238,11 +244,14 @@ def pretrain(cfg: PretrainConfig) -> TrainResult:
             lr = lr_at(step, cfg)
             for g in opt.param_groups:
                 g["lr"] = lr
+            kw = {}
+            if isinstance(batch, list):  # [views, audio]: a method that listens too
+                batch, clip_audio = batch
+                kw["audio"] = clip_audio.to(device, non_blocking=True)
             if isinstance(batch, RawBatch):  # --on-device: uint8 crops handed over, made into views on the device
                 batch = finish_on_device(batch, cfg.data.crop_size, device)
             views = [v.contiguous(memory_format=layout)  # V tensors of B x C x T x H x W
                      for v in batch.to(device, non_blocking=True).unbind(1)]
-            kw = {}
             if getattr(model, "wants_video_ids", False):  # the videos of this process's share of the batch
                 share = cfg.batch_size // world
                 ids = [i for i, _, _ in loader.batch_sampler.batch(step)[rank * share : (rank + 1) * share]]

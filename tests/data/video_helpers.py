@@ -67,9 +67,10 @@ def read_barcode(frames: np.ndarray) -> np.ndarray:
 
 def write_video(path: str | Path, frames: np.ndarray, codec: str = "mpeg4", *, fps: int = 25, gop: int = 12,
                 pix_fmt: str = "yuv420p", audio: bool = False, b_frames: int | None = None,
-                options: dict[str, str] | None = None) -> Path:
+                options: dict[str, str] | None = None, tone_hz: float | None = None) -> Path:
     """Encode (T, H, W, 3) uint8 frames into ``path`` (container from the extension);
-    ``options``: encoder options (e.g. ``{"sc_threshold": "1000000000"}``: no scene-cut keyframes)."""
+    ``options``: encoder options (e.g. ``{"sc_threshold": "1000000000"}``: no scene-cut keyframes);
+    ``audio``: a short silent AAC track; ``tone_hz``: an AAC track as long as the video, a sine at that pitch."""
     with av.open(str(path), "w") as c:
         s = c.add_stream(codec, rate=fps)
         s.width, s.height, s.pix_fmt, s.bit_rate = frames.shape[2], frames.shape[1], pix_fmt, 4_000_000
@@ -77,15 +78,30 @@ def write_video(path: str | Path, frames: np.ndarray, codec: str = "mpeg4", *, f
         s.options = options or {}
         if b_frames is not None:
             s.codec_context.max_b_frames = b_frames
-        a = c.add_stream("aac", rate=16000) if audio else None
+        a = c.add_stream("aac", rate=16000) if audio or tone_hz else None
         for f in frames:
             for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
                 c.mux(p)
         for p in s.encode():
             c.mux(p)
-        if a is not None:
+        if tone_hz:
+            _write_tone(c, a, tone_hz, len(frames) / fps)
+        elif a is not None:
             _write_silence(c, a)
     return Path(path)
+
+
+def _write_tone(container, stream, hz: float, seconds: float) -> None:
+    t = np.arange(round(seconds * 16000)) / 16000
+    wave = (0.5 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+    for start in range(0, len(wave), 1024):
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(wave[None, start : start + 1024]), format="fltp",
+                                           layout="mono")
+        frame.sample_rate, frame.pts = 16000, start
+        for p in stream.encode(frame):
+            container.mux(p)
+    for p in stream.encode():
+        container.mux(p)
 
 
 def write_audio_only(path: str | Path) -> Path:

@@ -78,6 +78,7 @@ def test_registered_classes_declare_how_many_views_they_take():
         "simclr": 2, "moco_v1": 2, "moco_v2": 2, "byol": 2,
         "rotnet": 1, "clip_order": 1, "arrow_of_time": 1, "masked_video": 1,
         "order_verification": 1, "odd_one_out": 1, "future_prediction": 1, "colorization": 1, "dpc": 1,
+        "audio_visual": 1,
     }
 
 
@@ -251,3 +252,22 @@ def test_dpc_encodes_every_block_alone_and_predicts_the_future_from_the_past_onl
     torch.testing.assert_close(z0, own)  # scored against the last block's own map
     with pytest.raises(VidsslError, match="multiple of 4 and at least 4; got 6"):
         model([torch.randn(2, 3, 6, 16, 16)])
+
+
+def test_audio_visual_keeps_its_own_audio_for_positives_and_takes_another_clips_for_negatives():
+    from vidssl.methods.audio_visual import AudioVisual, mismatched_audio
+
+    audio = torch.arange(4.0).view(4, 1, 1, 1).expand(4, 1, 2, 3)
+    out = mismatched_audio(audio, torch.tensor([1, 0, 1, 0]), 1)
+    assert out[:, 0, 0, 0].tolist() == [0.0, 2.0, 2.0, 0.0]
+    model = AudioVisual(create_backbone("r3d10", width=0.0625), head_hidden=8, audio_width=0.0625)
+    heard = []
+    model.audio_net.register_forward_pre_hook(lambda mod, args: heard.append(args[0].clone()))
+    own = torch.arange(6.0).view(6, 1, 1, 1).expand(6, 1, 40, 100)
+    with torch.no_grad():
+        model([torch.randn(6, 3, 4, 16, 16)], audio=own)
+    got = heard[0][:, 0, 0, 0]
+    kept = got == torch.arange(6.0)
+    assert kept.sum() == 3  # half the batch hears its own audio, half another clip's
+    with pytest.raises(ValueError, match="one audio per clip"):
+        model([torch.randn(6, 3, 4, 16, 16)], audio=own[:5])

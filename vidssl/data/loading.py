@@ -90,8 +90,9 @@ class ViewDataset(Dataset):
     place, with the same random draws: the run goes on.
     """
 
-    def __init__(self, dataset, aug, data, num_views: int, seed: int) -> None:
+    def __init__(self, dataset, aug, data, num_views: int, seed: int, audio=None, audio_seconds: float = 1.0) -> None:
         self.ds, self.aug, self.data, self.num_views, self.seed = dataset, aug, data, num_views, seed
+        self.audio, self.audio_seconds = audio, audio_seconds  # AudioTracks: an item is then (views, audio)
         self.unreadable: set[int] = set()  # in this process
 
     def __len__(self) -> int:
@@ -110,10 +111,15 @@ class ViewDataset(Dataset):
             if j in self.unreadable:
                 continue
             try:
-                return j, make_views(
+                used: list = []
+                views = make_views(
                     self.ds, j, aug=self.aug, clip_frames=self.data.clip_frames, stride=self.data.stride,
                     crop_size=self.data.crop_size, num_views=self.num_views, rng=step_rng(self.seed, step, slot),
+                    frames_used=used,
                 )
+                if self.audio is None:
+                    return j, views
+                return j, (views, self.audio.segment(j, int(used[0].min()), int(used[0].max()), self.audio_seconds))
             except VideoError as e:
                 self.unreadable.add(j)
                 warnings.warn(f"skipped an unreadable video, {e}", stacklevel=2)
@@ -121,15 +127,20 @@ class ViewDataset(Dataset):
                           "check the files (vidssl index) and run again")
 
 
-def train_loader(dataset, cfg, start_step: int, rank: int = 0, world: int = 1, stop: int | None = None) -> DataLoader:
+def train_loader(dataset, cfg, start_step: int, rank: int = 0, world: int = 1, stop: int | None = None,
+                 audio=None) -> DataLoader:
     """Batches of views ``(B / world, V, 3, T, S, S)`` for steps ``start_step..stop-1`` (default ``cfg.steps``).
 
     With ``cfg.aug.on_device`` a batch is a :class:`vidssl.transforms.views.RawBatch` of uint8
     crops instead, which :func:`vidssl.transforms.views.finish_on_device` turns into those views.
+    With ``audio`` (:class:`vidssl.data.audio.AudioTracks`), a batch is ``[views, audio]``, the audio
+    ``(B / world, 1, mels, frames)`` log-mel of each clip's own time.
     """
     from vidssl.methods import METHODS
 
-    views = ViewDataset(dataset, cfg.aug, cfg.data, METHODS[cfg.method].num_views, cfg.seed)
+    method = METHODS[cfg.method]
+    views = ViewDataset(dataset, cfg.aug, cfg.data, method.num_views, cfg.seed, audio,
+                        getattr(method, "audio_seconds", 1.0))
     stop = cfg.steps if stop is None else stop
     sampler = StepBatchSampler(len(dataset), cfg.batch_size, cfg.seed, start_step, stop, rank, world)
     return DataLoader(

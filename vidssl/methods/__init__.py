@@ -26,6 +26,7 @@ from vidssl.backbones import create_backbone
 from vidssl.config import PretrainConfig
 from vidssl.errors import VidsslError
 from vidssl.methods.arrow_of_time import ArrowOfTime
+from vidssl.methods.audio_visual import AudioVisual
 from vidssl.methods.byol import VideoBYOL
 from vidssl.methods.clip_order import ClipOrder
 from vidssl.methods.colorization import Colorization
@@ -52,6 +53,7 @@ METHODS: dict[str, Callable[..., nn.Module]] = {
     "future_prediction": FuturePrediction,
     "colorization": Colorization,
     "dpc": DensePredictiveCoding,
+    "audio_visual": AudioVisual,
 }
 
 

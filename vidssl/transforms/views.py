@@ -52,13 +52,17 @@ class RawViews:
     colour: torch.Tensor  # (V, N_PARAMS) colour parameters (vidssl.transforms.batched.pack)
 
 
-def make_views(dataset, i: int, *, aug, clip_frames: int, stride: int, crop_size: int, num_views: int, rng):
+def make_views(dataset, i: int, *, aug, clip_frames: int, stride: int, crop_size: int, num_views: int, rng,
+               frames_used: list | None = None):
     """Returns (num_views, 3, clip_frames, crop_size, crop_size) normalised float views.
 
     With ``aug.on_device``: a :class:`RawViews` for :func:`finish_on_device`, which makes
     the same views on the device (bitwise on the CPU; tested); the random draws are the same either way.
+    ``frames_used``, when given, receives each view's frame indices (e.g. to cut the audio of view 0).
     """
     idx = view_indices(dataset.num_frames(i), clip_frames, stride, aug, num_views, rng)
+    if frames_used is not None:
+        frames_used.extend(np.asarray(v) for v in idx)
     wanted, inverse = np.unique(np.concatenate(idx), return_inverse=True)
     frames = dataset.read_frames(i, wanted)  # each frame decoded once for all views, (F, H, W, 3) uint8
     h, w = frames.shape[1:3]
