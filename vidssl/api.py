@@ -261,9 +261,10 @@ def demo(cfg: DemoConfig | None = None) -> dict[str, Any]:
 
 
 def track(checkpoint_path: str | Path, cfg: TrackConfig | None = None, *, write: bool = True) -> dict[str, Any]:
-    """Label propagation with a checkpoint's frozen encoder, beside random init (both BN statistics) and a
-    tracker that never moves (the first mask copied): J where the data has masks (the built-in data), and
-    animated pictures of a few videos (see :mod:`vidssl.eval.track`).
+    """Label propagation with a checkpoint's frozen encoder, beside random init (both BN statistics), the
+    frames themselves as features (pooled onto the encoder's grid) and a tracker that never moves (the first
+    mask copied): J where the data has masks (the built-in data), and animated pictures of a few videos
+    (see :mod:`vidssl.eval.track`).
 
     Returns the dict also written to ``cfg.out_dir/track.json``, with the protocol (data and split,
     frames and stride, crop size, the propagation settings, the checkpoint's step and fingerprint).
@@ -300,6 +301,9 @@ def track(checkpoint_path: str | Path, cfg: TrackConfig | None = None, *, write:
         for name, (bb, clips) in prepared_.items():
             results[name] = {**T.score_tracking(bb, videos, indices, data, cfg, progress=cfg.progress,
                                                 desc=f"tracking {name}"), "bn_recalibration_clips": clips}
+        x, _ = T.read_video(videos, int(indices[0]), cfg.frames, data.stride, data.crop_size)
+        grid = T.frame_features(backbones["ssl"], x.to(device), cfg.stages).shape[2:]  # the encoder's grid
+        results["pixels"] = T.score_tracking(T.PixelFeatures(grid), videos, indices, data, cfg)
         results["first_mask_copy"] = T.score_first_mask_copy(videos, indices, data, cfg)
     pictures = []
     if out is not None and cfg.pictures:
@@ -344,7 +348,8 @@ def format_track_table(report: dict[str, Any]) -> str:
     lines = [(f"label propagation on {p['videos']} videos of {p['videos_from']} "
               "(J: mean IoU with the true mask, frames after the first)"), f"{'backbone':28s} {'J':>6s}"]
     for name, r in res.items():
-        shown = "first mask copied (no motion)" if name == "first_mask_copy" else run_backbone_name(name, r)
+        shown = {"first_mask_copy": "first mask copied (no motion)",
+                 "pixels": "pixels (no network, same grid)"}.get(name) or run_backbone_name(name, r)
         lines.append(f"{shown:28s} {100 * r['J']:6.1f}")
     return "\n".join(lines)
 

@@ -159,7 +159,7 @@ def test_track_scores_every_backbone_and_writes_protocol_and_pictures(tiny_run, 
     out = tmp_path / "track"
     report = api.track(ckpt, TrackConfig(out_dir=str(out), pictures=2, progress=False))
     res = report["results"]
-    assert set(res) == {"ssl", "random_init", "random_init_no_bn_recal", "first_mask_copy"}
+    assert set(res) == {"ssl", "random_init", "random_init_no_bn_recal", "pixels", "first_mask_copy"}
     assert all(0 <= r["J"] <= 1 and r["videos"] == 16 and len(r["J_per_video"]) == 16 for r in res.values())
     assert res["random_init"]["bn_recalibration_clips"] > 0 == res["random_init_no_bn_recal"]["bn_recalibration_clips"]
     on_disk = json.loads((out / "track.json").read_text())
@@ -185,7 +185,7 @@ def test_the_command_prints_j_per_backbone(tiny_run, tmp_path, capsys):
     assert e.value.code == 0
     printed = capsys.readouterr().out
     for row in ("self-supervised", "random init (BN re-estimated)", "random init (initial BN statistics)",
-                "first mask copied (no motion)"):
+                "pixels (no network, same grid)", "first mask copied (no motion)"):
         assert row in printed
     assert (tmp_path / "t/track.json").exists()
 
@@ -206,3 +206,13 @@ def test_videos_without_masks_are_drawn_not_scored(tiny_run, tmp_path, monkeypat
     assert "nothing to score" in api.format_track_table(report)
     with Image.open(tmp_path / report["pictures"][0]["file"]) as im:
         assert im.size == (2 * 16 * 8 + 2 * 8, 16 * 8)  # frames | colours carried, no mask panel
+
+
+def test_pixel_features_are_the_frames_pooled_onto_the_grid():
+    from vidssl.eval.track import PixelFeatures
+
+    x = torch.arange(2 * 3 * 2 * 4 * 4, dtype=torch.float32).view(2, 3, 2, 4, 4)
+    got = PixelFeatures((2, 2)).feature_map(x)
+    assert got.shape == (2, 3, 2, 2, 2)
+    assert got[1, 2, 1, 0, 1] == x[1, 2, 1, :2, 2:].mean()
+    assert frame_features(PixelFeatures((2, 2)), x[0]).shape == (2, 3, 2, 2)

@@ -141,7 +141,7 @@ def test_order_verification_tuples_are_b_c_d_in_order_and_b_a_d_or_b_e_d_out_of_
 def test_order_verification_labels_say_in_order_exactly_when_the_backbone_sees_b_c_d(monkeypatch):
     import vidssl.methods.order_verification as ov
 
-    model = ov.OrderVerification(create_backbone("r3d10", width=0.0625), head_hidden=8)
+    model = ov.OrderVerification(create_backbone("r3d10", width=0.0625), head_hidden=8, sub_frames=2)
     seen, labels = [], []
     model.backbone.register_forward_pre_hook(lambda mod, args: seen.append(args[0].clone()))
     real_ce = torch.nn.functional.cross_entropy
@@ -250,8 +250,14 @@ def test_dpc_encodes_every_block_alone_and_predicts_the_future_from_the_past_onl
     with torch.no_grad():
         own = model.backbone.feature_map(blocks).mean(2).view(2, 4, -1, 1, 1)[:, 3:]
     torch.testing.assert_close(z0, own)  # scored against the last block's own map
-    with pytest.raises(VidsslError, match="multiple of 4 and at least 4; got 6"):
+    with pytest.raises(VidsslError, match="multiple of 3 and at least 3; got 5"):
+        model([torch.randn(2, 3, 5, 16, 16)])
+    with torch.no_grad():  # 6 frames: 3 blocks of 2, the last predicted from the first two
         model([torch.randn(2, 3, 6, 16, 16)])
+    assert seen[-1].shape == (6, 3, 2, 16, 16)
+    fixed = dpc.DensePredictiveCoding(create_backbone("r3d10", width=0.0625), num_blocks=4)
+    with pytest.raises(VidsslError, match="multiple of 4 and at least 4; got 6"):
+        fixed([torch.randn(2, 3, 6, 16, 16)])
 
 
 def test_audio_visual_keeps_its_own_audio_for_positives_and_takes_another_clips_for_negatives():
@@ -271,3 +277,10 @@ def test_audio_visual_keeps_its_own_audio_for_positives_and_takes_another_clips_
     assert kept.sum() == 3  # half the batch hears its own audio, half another clip's
     with pytest.raises(ValueError, match="one audio per clip"):
         model([torch.randn(6, 3, 4, 16, 16)], audio=own[:5])
+
+
+def test_order_verification_takes_single_frames_unless_the_input_is_residual():
+    from vidssl.methods.order_verification import OrderVerification
+
+    assert OrderVerification(create_backbone("r3d10", width=0.0625)).sub_frames == 1  # the paper's frames
+    assert OrderVerification(create_backbone("r3d10", width=0.0625, input="residual")).sub_frames == 2

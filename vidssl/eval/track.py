@@ -180,6 +180,22 @@ def score_tracking(backbone: nn.Module, dataset, indices: np.ndarray, data, cfg,
     return summarise_j(per_video)
 
 
+class PixelFeatures(nn.Module):
+    """The frames themselves as features, average-pooled onto a grid: what an encoder must beat to be of use
+    for tracking (a match of colours). ``feature_map`` has a backbone's signature; ``stages`` is ignored."""
+
+    input = "rgb"
+
+    def __init__(self, grid: tuple[int, int]) -> None:
+        super().__init__()
+        self.grid = tuple(grid)
+
+    def feature_map(self, x: torch.Tensor, stages: int = 0) -> torch.Tensor:
+        b, c, t, h, w = x.shape
+        pooled = F.adaptive_avg_pool2d(x.transpose(1, 2).reshape(b * t, c, h, w), self.grid)
+        return pooled.view(b, t, c, *self.grid).transpose(1, 2)
+
+
 def score_first_mask_copy(dataset, indices: np.ndarray, data, cfg) -> dict[str, Any]:
     """J of a tracker that never moves: the first mask predicted for every frame (what motion must beat)."""
     per_video = []

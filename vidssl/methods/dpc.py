@@ -10,7 +10,8 @@ feature among all the others.
 
 Scaled to CPU clips: the paper cuts 8 blocks of 5 frames and predicts the last 3 from the
 first 5, at 128 pixels (a 4 x 4 map); here the view's T frames are cut into ``num_blocks``
-blocks of T / num_blocks frames (4 blocks by default: 8 frames give blocks of 2), the last
+blocks of T / num_blocks frames (by default 4 blocks when T divides by 4, else 3: 8 frames
+give 4 blocks of 2, 6 frames 3 blocks of 2), the last
 ``pred_blocks`` (1 by default) are predicted from the others, and the map is the backbone's
 last stage (2 x 2 cells at 32 pixels, 4 x 4 at 64). As in the paper, the ConvGRU and the head
 use 1 x 1 convolutions and the scores are raw dot products.
@@ -42,11 +43,12 @@ class ConvGRUCell(nn.Module):
 class DensePredictiveCoding(nn.Module):
     num_views = 1
 
-    def __init__(self, backbone: nn.Module, num_blocks: int = 4, pred_blocks: int = 1, temperature: float = 1.0) -> None:
+    def __init__(self, backbone: nn.Module, num_blocks: int | None = None, pred_blocks: int = 1,
+                 temperature: float = 1.0) -> None:
         super().__init__()
         if not hasattr(backbone, "feature_map"):
             raise ValueError("dpc needs a backbone with feature_map (an R3D or R2D)")
-        if not 1 <= pred_blocks < num_blocks:
+        if not 1 <= pred_blocks < (num_blocks or 3):
             raise ValueError(f"need 1 <= pred_blocks < num_blocks, got {pred_blocks} and {num_blocks}")
         self.backbone = backbone
         self.num_blocks, self.pred_blocks, self.temperature = num_blocks, pred_blocks, temperature
@@ -58,6 +60,8 @@ class DensePredictiveCoding(nn.Module):
         """views: one (N, C, T, H, W) batch, T divisible by num_blocks. Returns the loss."""
         x, b = views[0], self.num_blocks
         n, c, t, h, w = x.shape
+        if b is None:
+            b = 4 if t % 4 == 0 else 3
         need = 2 if getattr(self.backbone, "input", "rgb") == "residual" else 1
         if t % b or t // b < need:
             raise ClipShapeError(f"dpc cuts each clip into {b} blocks of equal length (at least {need} frame(s) each), "

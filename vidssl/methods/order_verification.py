@@ -7,7 +7,8 @@ encodes each frame of the tuple, concatenates the three encodings and classifies
 (binary cross-entropy) must learn what changes over time.
 
 Here the backbone is a video network, so each of the five elements is a sub-clip of
-``sub_frames`` consecutive frames (2 by default: the residual input needs two). The five
+``sub_frames`` consecutive frames (by default 1, single frames as in the paper, or 2 for the
+residual input, which needs two). The five
 sit side by side in a window of 5 x sub_frames frames; where the view is longer than that,
 the window is the one with the most motion (the largest mean absolute difference of
 consecutive frames, standing in for the paper's optical-flow magnitude). Half of each batch
@@ -53,8 +54,10 @@ def order_tuples(x: torch.Tensor, sub_frames: int, labels: torch.Tensor, pick_e:
 class OrderVerification(nn.Module):
     num_views = 1
 
-    def __init__(self, backbone: nn.Module, head_hidden: int = 512, sub_frames: int = 2) -> None:
+    def __init__(self, backbone: nn.Module, head_hidden: int = 512, sub_frames: int | None = None) -> None:
         super().__init__()
+        if sub_frames is None:  # single frames, as the paper; two for residual input (one difference)
+            sub_frames = 2 if getattr(backbone, "input", "rgb") == "residual" else 1
         if sub_frames < 1:
             raise ValueError(f"sub_frames must be >= 1, got {sub_frames}")
         self.backbone = backbone
