@@ -264,8 +264,8 @@ def build_parser(preset: str | None = None, recorded: dict[str, Any] | None = No
                          "feature affinity; J beside random init (built-in data), pictures for any data")
     trk.add_argument("checkpoint", help="a checkpoint written by vidssl pretrain (e.g. runs/x/checkpoints/last.pt)")
     _add_fields(trk, TrackConfig, skip=("out_dir", "data"))
-    trk.add_argument("--out", dest="out_dir", default="runs/track", help="where track.json and the pictures go "
-                     "(default: runs/track)")
+    trk.add_argument("--out", dest="out_dir", default=None, help="where track.json and the pictures go (default: "
+                     "RUN/track for a checkpoint in RUN/checkpoints/, where vidssl report shows them; else runs/track)")
     _add_fields(trk, DataConfig, suppress=True)  # given flags override the checkpoint's data config
 
     rep = sub.add_parser("report", help="(re)build RUN_DIR/report.html: metrics, pictures, baselines")
@@ -401,6 +401,10 @@ def run(argv: list[str] | None = None) -> int:
         print(report.summary())
     elif ns.command in ("eval", "track"):
         cls = EvalConfig if ns.command == "eval" else TrackConfig
+        if ns.command == "track" and ns.out_dir is None:  # beside the run, where its report looks
+            ckpt = os.path.abspath(ns.checkpoint)
+            in_run = os.path.basename(os.path.dirname(ckpt)) == "checkpoints"
+            ns.out_dir = os.path.join(os.path.dirname(os.path.dirname(ckpt)), "track") if in_run else "runs/track"
         given = {f.name: getattr(ns, f.name) for f in dataclasses.fields(DataConfig) if hasattr(ns, f.name)}
         _pick(cls, ns).validate()  # the flags, before the checkpoint is read
         check_fields(DataConfig(**given))

@@ -329,7 +329,58 @@ def _cards(results: dict[str, Any]) -> str:
                                                   for v, t in cards) + "</div>")
 
 
-def render_html(results: dict[str, Any], pictures: list[Picture], title: str) -> str:
+TRACK_NAMES = {"ssl": "self-supervised", "pixels": "pixels (no network, same grid)",
+               "first_mask_copy": "first mask copied (no motion)"}
+
+
+def read_tracking(run_dir: Path, ck: dict[str, Any]) -> dict[str, Any] | None:
+    """``RUN/track/track.json`` (written by ``vidssl track CKPT --out RUN/track``) with its folder, or a note
+    when it describes another checkpoint than the run's; None when there is none."""
+    path = run_dir / "track" / "track.json"
+    if not path.is_file():
+        return None
+    track = json.loads(path.read_text(encoding="utf-8"))
+    from vidssl.checkpoint import fingerprint
+
+    got, want = track["protocol"].get("checkpoint_fingerprint"), json.loads(json.dumps(fingerprint(ck)))
+    if got != want:
+        return {"stale": f"{path} describes another checkpoint (step {got and got.get('step')}) than the run's "
+                         f"(step {want['step']}): run vidssl track {run_dir / 'checkpoints/last.pt'} --out "
+                         f"{run_dir / 'track'} again"}
+    return {**track, "dir": str(path.parent)}
+
+
+def _tracking_section(track: dict[str, Any] | None) -> str:
+    """Label propagation (``vidssl track``): its J table and its animated pictures."""
+    if track is None:
+        return ""
+    body = ["<h2>Tracking (label propagation)</h2>"]
+    if "stale" in track:
+        return body[0] + f"<p>{_e(track['stale'])}</p>"
+    p, res = track["protocol"], track["results"]
+    body.append(f"<p>The first frame's mask carried through each video by the frozen features' affinity "
+                f"({_e(p['features'])}; top-{_e(p['propagation']['topk'])}, temperature "
+                f"{_e(p['propagation']['temperature'])}, the first frame and {_e(p['propagation']['context'])} "
+                f"before). {_e(p['score'])}; {_e(p['videos'])} videos of {_e(p['videos_from'])}.</p>")
+    if res:
+        rows = [[TRACK_NAMES.get(k) or run_backbone_name(k, r), pct(r["J"])] for k, r in res.items()]
+        body.append(_table(["backbone", "J"], rows, 1))
+    pics = []
+    for pic in track.get("pictures", []):
+        path = Path(track["dir"]) / pic["file"]
+        if path.is_file():
+            caption = (f"{TRACK_NAMES.get(pic['backbone']) or run_backbone_name(pic['backbone'], {})}, "
+                       f"{Path(pic['video']).name}: frames | the first frame's colours carried"
+                       + (" | the propagated mask (red), the true outline (green)" if res else ""))
+            pics.append(f"<figure class=\"wide\"><img alt=\"{_e(caption)}\" src=\"{_img(path)}\">"
+                        f"<figcaption>{_e(caption)}</figcaption></figure>")
+    if pics:
+        body.append("<div class=\"pics\">" + "".join(pics) + "</div>")
+    return "\n".join(body)
+
+
+def render_html(results: dict[str, Any], pictures: list[Picture], title: str,
+                tracking: dict[str, Any] | None = None) -> str:
     pc = results.get("pretrain_config", {})
     p = results.get("protocol", {})
     res = results["results"]
@@ -357,8 +408,11 @@ def render_html(results: dict[str, Any], pictures: list[Picture], title: str) ->
         wide = " class=\"wide\"" if pic.title.startswith(("Nearest", "Training")) else ""
         img = f"<img alt=\"{_e(pic.title)}\" src=\"{_img(pic.path)}\">" if pic.path else ""
         body.append(f"<figure{wide}><h3>{_e(pic.title)}</h3>{img}<figcaption>{_e(pic.caption)}</figcaption></figure>")
+    body.append("</div>")
+    if tracking is not None:
+        body.append(_tracking_section(tracking))
     body += [
-        "</div><h2>Configuration</h2>", _protocol_table(results),
+        "<h2>Configuration</h2>", _protocol_table(results),
         "<details><summary>pretraining config</summary><pre>" + _e(json.dumps(pc, indent=2)) + "</pre></details>",
         "<details><summary>evaluation config</summary><pre>" + _e(json.dumps(results.get("eval_config", {}), indent=2))
         + "</pre></details>",
@@ -380,9 +434,10 @@ def build_report(run_dir: str | Path, *, progress: bool = False) -> Path:
     from vidssl.checkpoint import load
 
     ckpt = run_checkpoint(run_dir, results)
-    check_same_checkpoint(run_dir, results, load(ckpt), ckpt)  # pictures and numbers of one checkpoint
+    ck = load(ckpt)
+    check_same_checkpoint(run_dir, results, ck, ckpt)  # pictures and numbers of one checkpoint
     pictures = make_pictures(run_dir, results, progress)
-    page = render_html(results, pictures, f"vidssl report: {run_dir.resolve().name}")
+    page = render_html(results, pictures, f"vidssl report: {run_dir.resolve().name}", read_tracking(run_dir, ck))
     path = run_dir / "report.html"
     with atomic_write(path, "w") as f:
         f.write(page)

@@ -1,6 +1,7 @@
 """Label propagation (vidssl.eval.track): against a reference written from the formula, on masks whose
 answer is known, and end to end through the API and the command line."""
 
+import html
 import json
 
 import numpy as np
@@ -216,3 +217,23 @@ def test_pixel_features_are_the_frames_pooled_onto_the_grid():
     assert got.shape == (2, 3, 2, 2, 2)
     assert got[1, 2, 1, 0, 1] == x[1, 2, 1, :2, 2:].mean()
     assert frame_features(PixelFeatures((2, 2)), x[0]).shape == (2, 3, 2, 2)
+
+
+def test_the_report_shows_the_tracking_of_its_own_checkpoint_and_refuses_an_old_one(tiny_run, capsys):
+    from vidssl.report import build_report
+
+    with pytest.raises(SystemExit) as e:  # the default --out is the run's track/ folder, where the report looks
+        main(["track", str(tiny_run / "checkpoints/last.pt"), "--videos", "4", "--pictures", "1", "--no-progress"])
+    assert e.value.code == 0
+    track = json.loads((tiny_run / "track/track.json").read_text())
+    page = build_report(tiny_run).read_text()
+    assert "Tracking (label propagation)" in page
+    for r in track["results"].values():
+        assert f"{100 * r['J']:.1f}" in page
+    assert "first mask copied (no motion)" in page and "the true outline (green)" in page
+    assert page.count("data:image/webp") >= 2  # the retrieval grid and the tracking pictures (ssl, random init)
+    track["protocol"]["checkpoint_fingerprint"]["step"] = 3  # as if tracked with an earlier checkpoint
+    (tiny_run / "track/track.json").write_text(json.dumps(track))
+    page = html.unescape(build_report(tiny_run).read_text())
+    assert "describes another checkpoint (step 3) than the run's (step 6)" in page
+    assert "first mask copied" not in page
