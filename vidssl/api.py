@@ -346,11 +346,11 @@ def format_track_table(report: dict[str, Any]) -> str:
         return f"no masks in {report['protocol']['videos_from']}: nothing to score; see the pictures"
     p = report["protocol"]
     lines = [(f"label propagation on {p['videos']} videos of {p['videos_from']} "
-              "(J: mean IoU with the true mask, frames after the first)"), f"{'backbone':28s} {'J':>6s}"]
+              "(J: mean IoU with the true mask, frames after the first)"), f"{'backbone':38s} {'J':>6s}"]
     for name, r in res.items():
         shown = {"first_mask_copy": "first mask copied (no motion)",
                  "pixels": "pixels (no network, same grid)"}.get(name) or run_backbone_name(name, r)
-        lines.append(f"{shown:28s} {100 * r['J']:6.1f}")
+        lines.append(f"{shown:38s} {100 * r['J']:6.1f}")
     return "\n".join(lines)
 
 
