@@ -311,7 +311,8 @@ def track(checkpoint_path: str | Path, cfg: TrackConfig | None = None, *, write:
         for i in T.evenly_spaced(len(videos), cfg.pictures):
             for name in shown:
                 path = T.track_picture(backbones[name], videos, int(i), data, cfg, out / f"track_{name}_{int(i)}.webp")
-                pictures.append({"backbone": name, "video": videos.source(int(i)), "file": path.name})
+                pictures.append({"backbone": name, "bn_recalibration_clips": prepared_[name][1],
+                                 "video": videos.source(int(i)), "file": path.name})
     report = {
         "protocol": {
             "dataset": data.dataset, "holdout": cfg.holdout, "videos_from": videos.name, "videos": len(indices),

@@ -369,10 +369,10 @@ def _tracking_section(track: dict[str, Any] | None) -> str:
     for pic in track.get("pictures", []):
         path = Path(track["dir"]) / pic["file"]
         if path.is_file():
-            caption = (f"{TRACK_NAMES.get(pic['backbone']) or run_backbone_name(pic['backbone'], {})}, "
+            caption = (f"{TRACK_NAMES.get(pic['backbone']) or run_backbone_name(pic['backbone'], pic)}, "
                        f"{Path(pic['video']).name}: frames | the first frame's colours carried"
                        + (" | the propagated mask (red), the true outline (green)" if res else ""))
-            pics.append(f"<figure class=\"wide\"><img alt=\"{_e(caption)}\" src=\"{_img(path)}\">"
+            pics.append(f"<figure><img alt=\"{_e(caption)}\" src=\"{_img(path)}\">"  # SSL beside random init
                         f"<figcaption>{_e(caption)}</figcaption></figure>")
     if pics:
         body.append("<div class=\"pics\">" + "".join(pics) + "</div>")

@@ -231,6 +231,9 @@ def test_the_report_shows_the_tracking_of_its_own_checkpoint_and_refuses_an_old_
     for r in track["results"].values():
         assert f"{100 * r['J']:.1f}" in page
     assert "first mask copied (no motion)" in page and "the true outline (green)" in page
+    stronger = max(("random_init", "random_init_no_bn_recal"), key=lambda k: track["results"][k]["J"])
+    bn = "BN re-estimated" if stronger == "random_init" else "initial BN statistics"
+    assert f"random init ({bn}), " in html.unescape(page)  # the pictured random init is named by its own BN
     assert page.count("data:image/webp") >= 2  # the retrieval grid and the tracking pictures (ssl, random init)
     track["protocol"]["checkpoint_fingerprint"]["step"] = 3  # as if tracked with an earlier checkpoint
     (tiny_run / "track/track.json").write_text(json.dumps(track))
