@@ -90,6 +90,17 @@ def _mean_metrics(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {**mean(runs), "folds": len(runs)}
 
 
+def _start(checkpoint_path: str | Path, cfg: EvalConfig | TrackConfig, write: bool) -> tuple:
+    """What an evaluation of a checkpoint starts with, once its flags are checked: (device, the output folder
+    or None, the checkpoint's model, its config and raw dict, the data: the config's or the checkpoint's)."""
+    cfg.validate()
+    runtime.set_threads(cfg.threads)
+    device = runtime.resolve_device(cfg.device)
+    out = ensure_writable_dir(cfg.out_dir) if write else None
+    model, pcfg, ck = load_pretrain_checkpoint(checkpoint_path)
+    return device, out, model, pcfg, ck, cfg.data or pcfg.data
+
+
 @holds_out_dir("eval", lambda checkpoint_path, cfg=None, *, write=True, random_init=True:
                (cfg or EvalConfig()).out_dir if write else None)
 def evaluate(checkpoint_path: str | Path, cfg: EvalConfig | None = None, *, write: bool = True,
@@ -108,12 +119,7 @@ def evaluate(checkpoint_path: str | Path, cfg: EvalConfig | None = None, *, writ
     size, pretraining budget, seeds, resolved configs).
     """
     cfg = cfg or EvalConfig()
-    cfg.validate()
-    runtime.set_threads(cfg.threads)
-    device = runtime.resolve_device(cfg.device)
-    out = ensure_writable_dir(cfg.out_dir) if write else None
-    model, pcfg, ck = load_pretrain_checkpoint(checkpoint_path)
-    data = cfg.data or pcfg.data
+    device, out, model, pcfg, ck, data = _start(checkpoint_path, cfg, write)
     train, test = labelled_only(*open_dataset(data, progress=cfg.progress))
     holdout_rule, folds = "the dataset's test split", None
     if cfg.holdout == "val":  # choosing a setting: score on validation parts of train, never on test
@@ -260,6 +266,7 @@ def demo(cfg: DemoConfig | None = None) -> dict[str, Any]:
 # ---------------------------------------------------------------- tracking (label propagation)
 
 
+@holds_out_dir("track", lambda checkpoint_path, cfg=None, *, write=True: (cfg or TrackConfig()).out_dir if write else None)
 def track(checkpoint_path: str | Path, cfg: TrackConfig | None = None, *, write: bool = True) -> dict[str, Any]:
     """Label propagation with a checkpoint's frozen encoder, beside random init (both BN statistics), the
     frames themselves as features (pooled onto the encoder's grid) and a tracker that never moves (the first
@@ -272,12 +279,7 @@ def track(checkpoint_path: str | Path, cfg: TrackConfig | None = None, *, write:
     from vidssl.eval import track as T
 
     cfg = cfg or TrackConfig()
-    cfg.validate()
-    runtime.set_threads(cfg.threads)
-    device = runtime.resolve_device(cfg.device)
-    out = ensure_writable_dir(cfg.out_dir) if write else None
-    model, pcfg, ck = load_pretrain_checkpoint(checkpoint_path)
-    data = cfg.data or pcfg.data
+    device, out, model, pcfg, ck, data = _start(checkpoint_path, cfg, write)
     train, test = open_dataset(data, progress=cfg.progress)
     videos = test if cfg.holdout == "test" else train  # val: train videos, which tracking never trains on
     indices = T.evenly_spaced(len(videos), cfg.videos)

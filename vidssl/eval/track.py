@@ -33,20 +33,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidssl.backbones import frame_maps
 from vidssl.transforms.spatial import center_box, centre_square, eval_input
 
 
 @torch.no_grad()
 def frame_features(backbone: nn.Module, video: torch.Tensor, stages: int = 2) -> torch.Tensor:
     """video: (3, T, S, S) normalised float -> (T, C, h, w): one feature map per frame (see the module's doc)."""
-    t = video.shape[1]
-    x = video[None]
-    if getattr(backbone, "input", "rgb") == "residual":
-        x = torch.cat([x[:, :, :1], x], 2)  # frame t's slice then sees x_t - x_{t-1}; frame 0 sees zero
-    fmap = backbone.feature_map(x, stages)[0]  # C x T' x h x w
-    if fmap.shape[1] != t:  # a 3D network's later stages halve time: one slice per frame again
-        fmap = F.interpolate(fmap[None], size=(t, *fmap.shape[2:]), mode="nearest")[0]
-    return fmap.transpose(0, 1).float()  # T x C x h x w
+    return frame_maps(backbone, video[None], stages)[0].float()
 
 
 def _far(h: int, w: int, radius: int, device: torch.device) -> torch.Tensor:

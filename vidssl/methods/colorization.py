@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidssl.backbones import frame_maps
 from vidssl.losses import colour_copy_loss
 from vidssl.methods.errors import ClipShapeError
 from vidssl.modules.step_rng import StepRNG
@@ -48,17 +49,6 @@ def grey_input(x: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(MEAN, device=x.device, dtype=x.dtype).view(3, 1, 1, 1)
     std = torch.tensor(STD, device=x.device, dtype=x.dtype).view(3, 1, 1, 1)
     return (y - mean) / std
-
-
-def per_frame_maps(backbone: nn.Module, x: torch.Tensor, stages: int) -> torch.Tensor:
-    """(N, 3, T, H, W) -> (N, T, C, h, w): one map per frame (see the module's doc)."""
-    t = x.shape[2]
-    if getattr(backbone, "input", "rgb") == "residual":
-        x = torch.cat([x[:, :, :1], x], 2)
-    fmap = backbone.feature_map(x, stages)  # N x C x T' x h x w
-    if fmap.shape[2] != t:
-        fmap = F.interpolate(fmap, size=(t, *fmap.shape[3:]), mode="nearest")
-    return fmap.transpose(1, 2)
 
 
 class Colorization(nn.Module):
@@ -101,7 +91,7 @@ class Colorization(nn.Module):
             sample = ab[torch.randperm(len(ab), generator=g)[:20000].to(ab.device)]
             self.palette.copy_(kmeans(sample, len(self.palette), g))
             self.fitted.fill_(True)
-        maps = per_frame_maps(self.backbone, grey_input(x), self.stages)  # N x T x C x h' x w'
+        maps = frame_maps(self.backbone, grey_input(x), self.stages)  # N x T x C x h' x w'
         grid = maps.shape[3:]
         feats = maps.flatten(3).transpose(2, 3)  # N x T x L x C
         cols = self.colours(rgb.transpose(1, 2).reshape(n * t, 3, h, w), grid).view(n, t, -1, len(self.palette))
