@@ -18,6 +18,10 @@ Kill it and run it again: finished runs and their track.json are kept, a run in 
 
     .venv/bin/python bench/bench_methods.py [--seeds 0 1 2] [--steps 120] [--methods simclr,rotnet]
                                             [--out runs/bench_methods]
+
+One folder has one writer: seeds side by side (one thread each) get their own ``--out``, then
+``--gather DIR0 DIR1 DIR2 --seeds 0 1 2 --out ALL`` moves their runs into one folder and writes
+the tables over all seeds (every run is then found done).
 """
 
 from __future__ import annotations
@@ -94,7 +98,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache-dir", default=None, help="index, frame and audio cache (default ~/.cache/vidssl)")
     ap.add_argument("--out", default="runs/bench_methods")
     ap.add_argument("--no-track", action="store_true", help="skip the tracking evaluation")
+    ap.add_argument("--gather", nargs="+", default=None, metavar="DIR",
+                    help="first move the runs of these folders (one process each) into --out")
     args = ap.parse_args(argv)
+    if args.gather:
+        from bench_thesis import gather
+
+        gather(args.gather, args.out)
     methods = [m for m in args.methods.split(",") if m]
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
