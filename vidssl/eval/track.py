@@ -38,7 +38,7 @@ from vidssl.transforms.spatial import center_box, centre_square, eval_input
 
 
 @torch.no_grad()
-def frame_features(backbone: nn.Module, video: torch.Tensor, stages: int = 2) -> torch.Tensor:
+def frame_features(backbone: nn.Module, video: torch.Tensor, stages: int = 1) -> torch.Tensor:
     """video: (3, T, S, S) normalised float -> (T, C, h, w): one feature map per frame (see the module's doc)."""
     return frame_maps(backbone, video[None], stages)[0].float()
 
