@@ -224,7 +224,8 @@ def test_pretext_methods_refuse_label_corrupting_augmentation(tiny_pretrain):
                         ("arrow_of_time", {"shuffle_p": 0.5}), ("arrow_of_time", {"reverse_p": 0.5}),
                         ("order_verification", {"shuffle_p": 0.5}), ("odd_one_out", {"reverse_p": 0.5}),
                         ("future_prediction", {"reverse_p": 0.5})]:
-        cfg = dataclasses.replace(tiny_pretrain, method=method, aug=dataclasses.replace(tiny_pretrain.aug, **aug))
+        cfg = dataclasses.replace(tiny_pretrain, method=method, aug=dataclasses.replace(tiny_pretrain.aug, **aug),
+                                  data=dataclasses.replace(tiny_pretrain.data, clip_frames=6))  # clips each can cut
         with pytest.raises(VidsslError, match="corrupt its labels"):
             cfg.validate()
 

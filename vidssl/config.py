@@ -246,6 +246,9 @@ class PretrainConfig:
                               "(--dataset folder, ucf101 or hmdb51); the built-in data has none")
         if self.method == "audio_visual" and a.on_device:
             raise VidsslError("audio_visual hands each clip's audio beside its views: drop --on-device")
+        from vidssl.methods import check_clips  # here, not at the top: vidssl.methods imports this module
+
+        check_clips(self.method, d.clip_frames, d.crop_size, self.model.input)
         if self.method in ORDER_METHODS and (a.reverse_p > 0 or a.shuffle_p > 0):
             raise VidsslError(f"{self.method} learns from the order of frames: it needs --reverse-p 0 and "
                               "--shuffle-p 0 (they would corrupt its labels)")

@@ -284,3 +284,42 @@ def test_order_verification_takes_single_frames_unless_the_input_is_residual():
 
     assert OrderVerification(create_backbone("r3d10", width=0.0625)).sub_frames == 1  # the paper's frames
     assert OrderVerification(create_backbone("r3d10", width=0.0625, input="residual")).sub_frames == 2
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--method", "clip_order", "--clip-frames", "8"], "multiple of 3; got 8 (try 6)"),
+    (["--method", "clip_order", "--input", "residual", "--clip-frames", "3"], "at least 6; got 3"),
+    (["--method", "masked_video", "--crop-size", "18"], "--crop-size must be a multiple of 4; got H x W = 18 x 18"),
+    (["--method", "order_verification", "--input", "residual", "--clip-frames", "8"], "at least 10; got 8"),
+    (["--method", "order_verification", "--clip-frames", "4"], "at least 5; got 4"),
+    (["--method", "odd_one_out", "--clip-frames", "4"], "multiple of 3 and at least 6; got 4"),
+    (["--method", "dpc", "--clip-frames", "5"], "multiple of 3 and at least 3; got 5"),
+    (["--method", "dpc", "--input", "residual", "--clip-frames", "4"], "multiple of 4 and at least 8; got 4"),
+    (["--method", "future_prediction", "--input", "residual", "--clip-frames", "3"], "at least 4; got 3"),
+    (["--method", "colorization", "--clip-frames", "1"], "at least 2; got 1"),
+])
+def test_clips_a_method_cannot_cut_are_refused_with_the_flags_before_anything_is_written(flags, message, tmp_path,
+                                                                                          capsys):
+    from vidssl.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["pretrain", *flags, "--out", str(tmp_path / "run"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "run").exists()  # refused with the flags: not even the run folder
+
+
+def test_the_clip_check_with_the_flags_is_the_one_forward_makes():
+    """A clip the flags accept is one the method can cut, and one they refuse, it cannot (default settings)."""
+    for name in ("clip_order", "order_verification", "odd_one_out", "dpc", "future_prediction", "colorization"):
+        for frames in range(1, 13):
+            for input in ("rgb", "residual"):
+                refused = METHODS[name].clip_error(frames, 16, input) is not None
+                model = METHODS[name](create_backbone("r3d10", width=0.0625, input=input))
+                try:
+                    with torch.no_grad():
+                        model([torch.randn(2, 3, frames, 16, 16)])
+                    cut = True
+                except VidsslError:
+                    cut = False
+                assert refused != cut, (name, frames, input)

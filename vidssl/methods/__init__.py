@@ -66,6 +66,16 @@ def create(name: str, backbone: nn.Module, **kwargs) -> nn.Module:
     return cls(backbone, **{k: v for k, v in kwargs.items() if k in accepted})
 
 
+def check_clips(name: str, frames: int, crop: int, input: str) -> None:
+    """Refuse (one line, naming the flag) clips that method ``name`` with its default settings cannot use, before
+    anything runs: each such method's ``clip_error(frames, crop, input)``, which its forward checks too."""
+    check = getattr(METHODS.get(name), "clip_error", None)
+    if check is not None and (msg := check(frames, crop, input)):
+        from vidssl.methods.errors import ClipShapeError
+
+        raise ClipShapeError(msg)
+
+
 RESOLVED = ("temperature", "ema_momentum", "proj_dim")  # constructor keywords a config may leave to the method
 
 

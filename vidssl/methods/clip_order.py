@@ -45,13 +45,24 @@ class ClipOrder(nn.Module):
         self.classifier = nn.Linear(len(self.pairs) * head_hidden, len(self.perms))
         self.rng = StepRNG()
 
+    @staticmethod
+    def clip_error(frames: int, crop: int, input: str, num_clips: int = 3) -> str | None:
+        """Why clips of this shape cannot be used (None: they can); checked with the flags, before anything runs."""
+        k, t = num_clips, frames
+        if t % k:
+            return (f"clip_order cuts each clip into {k} equal sub-clips, so --clip-frames must be a multiple of {k}; "
+                    f"got {t} (try {max(k, t - t % k)})")
+        if input == "residual" and t // k < 2:  # a sub-clip of one frame has no difference to feed
+            return (f"clip_order with --input residual needs sub-clips of at least 2 frames, so --clip-frames must "
+                    f"be at least {2 * k}; got {t}")
+        return None
+
     def forward(self, views: list[torch.Tensor]) -> torch.Tensor:
         """views: one (N, C, T, H, W) batch, T divisible by num_clips. Returns the loss."""
         x = views[0]
         n, t, k = x.shape[0], x.shape[2], self.num_clips
-        if t % k:
-            raise ClipShapeError(f"clip_order cuts each clip into {k} equal sub-clips, so --clip-frames must be a "
-                                  f"multiple of {k}; got {t} (try {max(k, t - t % k)})")
+        if msg := self.clip_error(t, x.shape[-1], self.backbone.input, k):
+            raise ClipShapeError(msg)
         y = balanced_labels(n, len(self.perms), self.rng.next()).to(x.device)  # N permutation indices
         sub = shuffle_subclips(x, self.perms[y])  # N x k x C x T/k x H x W
         f = self.backbone(sub.flatten(0, 1)).view(n, k, -1)  # N x k x D, one pass for all sub-clips

@@ -77,13 +77,19 @@ class Colorization(nn.Module):
         one_hot = F.one_hot(nearest, len(self.palette)).view(b, h, w, -1).permute(0, 3, 1, 2).float()
         return F.adaptive_avg_pool2d(one_hot, grid).flatten(2).transpose(1, 2)  # B x (h w) x K
 
+    @staticmethod
+    def clip_error(frames: int, crop: int, input: str) -> str | None:
+        """Why clips of this shape cannot be used (None: they can); checked with the flags, before anything runs."""
+        if frames < 2:
+            return f"colorization copies colours from earlier frames to the last: --clip-frames must be at least 2; got {frames}"
+        return None
+
     def forward(self, views: list[torch.Tensor]) -> torch.Tensor:
         """views: one (N, 3, T, H, W) batch, T >= 2. Returns the loss."""
         x = views[0]
         n, _, t, h, w = x.shape
-        if t < 2:
-            raise ClipShapeError(f"colorization copies colours from earlier frames to the last: --clip-frames must "
-                                 f"be at least 2; got {t}")
+        if msg := self.clip_error(t, w, getattr(self.backbone, "input", "rgb")):
+            raise ClipShapeError(msg)
         rgb = denormalise(x)
         g = self.rng.next()
         if not bool(self.fitted):  # the palette: k-means of the first batch's ab values

@@ -56,16 +56,28 @@ class DensePredictiveCoding(nn.Module):
         self.gru = ConvGRUCell(d)
         self.predict = nn.Sequential(nn.Conv2d(d, d, 1), nn.ReLU(inplace=True), nn.Conv2d(d, d, 1))
 
+    @staticmethod
+    def blocks(frames: int, num_blocks: int | None = None) -> int:
+        """How many blocks a clip of ``frames`` is cut into: ``num_blocks``, or 4 when it divides, else 3."""
+        return num_blocks or (4 if frames % 4 == 0 else 3)
+
+    @staticmethod
+    def clip_error(frames: int, crop: int, input: str, num_blocks: int | None = None) -> str | None:
+        """Why clips of this shape cannot be used (None: they can); checked with the flags, before anything runs."""
+        b = DensePredictiveCoding.blocks(frames, num_blocks)
+        need = 2 if input == "residual" else 1
+        if frames % b or frames // b < need:
+            return (f"dpc cuts each clip into {b} blocks of equal length (at least {need} frame(s) each), so "
+                    f"--clip-frames must be a multiple of {b} and at least {b * need}; got {frames}")
+        return None
+
     def forward(self, views: list[torch.Tensor]) -> torch.Tensor:
         """views: one (N, C, T, H, W) batch, T divisible by num_blocks. Returns the loss."""
-        x, b = views[0], self.num_blocks
+        x = views[0]
         n, c, t, h, w = x.shape
-        if b is None:
-            b = 4 if t % 4 == 0 else 3
-        need = 2 if getattr(self.backbone, "input", "rgb") == "residual" else 1
-        if t % b or t // b < need:
-            raise ClipShapeError(f"dpc cuts each clip into {b} blocks of equal length (at least {need} frame(s) each), "
-                                 f"so --clip-frames must be a multiple of {b} and at least {b * need}; got {t}")
+        b = self.blocks(t, self.num_blocks)
+        if msg := self.clip_error(t, w, getattr(self.backbone, "input", "rgb"), self.num_blocks):
+            raise ClipShapeError(msg)
         blocks = x.reshape(n, c, b, t // b, h, w).transpose(1, 2).flatten(0, 1)  # (N b) x C x T/b x H x W
         z = self.backbone.feature_map(blocks).mean(2)  # (N b) x D x h' x w': each block on its own
         z = z.view(n, b, *z.shape[1:])  # N x b x D x h' x w'

@@ -41,14 +41,21 @@ class FuturePrediction(nn.Module):
             nn.Conv2d(d, 3 * future_frames, 1),
         )
 
+    @staticmethod
+    def clip_error(frames: int, crop: int, input: str, future_frames: int = 2) -> str | None:
+        """Why clips of this shape cannot be used (None: they can); checked with the flags, before anything runs."""
+        k, past_needed = future_frames, 2 if input == "residual" else 1
+        if frames - k < past_needed:
+            return (f"future_prediction predicts the last {k} frames of each clip from the ones before, so "
+                    f"--clip-frames must be at least {k + past_needed}; got {frames}")
+        return None
+
     def forward(self, views: list[torch.Tensor]) -> torch.Tensor:
         """views: one (N, 3, T, H, W) batch, T > future_frames (past frames: 2 or more for residual input)."""
         x, k = views[0], self.future_frames
         n, c, t, h, w = x.shape
-        past_needed = 2 if getattr(self.backbone, "input", "rgb") == "residual" else 1
-        if t - k < past_needed:
-            raise ClipShapeError(f"future_prediction predicts the last {k} frames of each clip from the ones before, "
-                                 f"so --clip-frames must be at least {k + past_needed}; got {t}")
+        if msg := self.clip_error(t, w, getattr(self.backbone, "input", "rgb"), k):
+            raise ClipShapeError(msg)
         past, future = x[:, :, : t - k], x[:, :, t - k :]
         feat = self.backbone.feature_map(past).mean(2)  # N x D x h' x w': the past, averaged over time
         feat = F.interpolate(feat, size=(h, w), mode="bilinear", align_corners=False)

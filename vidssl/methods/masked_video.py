@@ -66,13 +66,21 @@ class MaskedVideoModel(nn.Module):
         )
         self.rng = StepRNG()
 
+    @staticmethod
+    def clip_error(frames: int, crop: int, input: str, patch_size: int = 4, width: int | None = None) -> str | None:
+        """Why clips of this shape cannot be used (None: they can); checked with the flags, before anything runs."""
+        p, w = patch_size, crop if width is None else width
+        if crop % p or w % p:
+            return (f"masked_video cuts frames into {p} x {p} patches, so --crop-size must be a multiple of {p}; "
+                    f"got H x W = {crop} x {w}")
+        return None
+
     def forward(self, views: list[torch.Tensor]) -> torch.Tensor:
         """views: one (N, 3, T, H, W) batch, H and W divisible by patch_size. Returns the loss."""
         x, p = views[0], self.patch_size
         n, _, t, h, w = x.shape
-        if h % p or w % p:
-            raise ClipShapeError(f"masked_video cuts frames into {p} x {p} patches, so --crop-size must be a multiple "
-                                 f"of {p}; got H x W = {h} x {w}")
+        if msg := self.clip_error(t, h, self.backbone.input, p, w):
+            raise ClipShapeError(msg)
         grid = (t, h // p, w // p)
         mask = tube_mask(n, grid[1] * grid[2], self.mask_ratio, t, self.rng.next()).to(x.device)  # N x L
         pixel_mask = mask.view(n, 1, t, grid[1], 1, grid[2], 1).expand(n, 1, t, grid[1], p, grid[2], p)

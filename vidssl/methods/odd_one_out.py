@@ -47,13 +47,21 @@ class OddOneOut(nn.Module):
                                     nn.Linear(head_hidden, 1))
         self.rng = StepRNG()
 
+    @staticmethod
+    def clip_error(frames: int, crop: int, input: str, num_clips: int = 3) -> str | None:
+        """Why clips of this shape cannot be used (None: they can); checked with the flags, before anything runs."""
+        k = num_clips
+        if frames % k or frames // k < 2:
+            return (f"odd_one_out cuts each clip into {k} equal sub-clips of at least 2 frames, so --clip-frames must "
+                    f"be a multiple of {k} and at least {2 * k}; got {frames}")
+        return None
+
     def forward(self, views: list[torch.Tensor]) -> torch.Tensor:
         """views: one (N, C, T, H, W) batch, T divisible by num_clips with at least 2 frames each. Returns the loss."""
         x, k = views[0], self.num_clips
         n, c, t, h, w = x.shape
-        if t % k or t // k < 2:
-            raise ClipShapeError(f"odd_one_out cuts each clip into {k} equal sub-clips of at least 2 frames, so "
-                                 f"--clip-frames must be a multiple of {k} and at least {2 * k}; got {t}")
+        if msg := self.clip_error(t, w, getattr(self.backbone, "input", "rgb"), k):
+            raise ClipShapeError(msg)
         s = t // k
         perms = torch.tensor(list(itertools.permutations(range(s)))[1:], device=x.device)  # every order but the right one
         g = self.rng.next()

@@ -66,13 +66,22 @@ class OrderVerification(nn.Module):
                                         nn.Linear(head_hidden, 2))
         self.rng = StepRNG()
 
+    @staticmethod
+    def clip_error(frames: int, crop: int, input: str, sub_frames: int | None = None) -> str | None:
+        """Why clips of this shape cannot be used (None: they can); checked with the flags, before anything runs."""
+        s = sub_frames or (2 if input == "residual" else 1)
+        if frames < 5 * s:
+            return (f"order_verification cuts five sub-clips of {s} frame(s) from each clip"
+                    f"{' (two each for --input residual)' if input == 'residual' else ''}, so --clip-frames must be at "
+                    f"least {5 * s}; got {frames}")
+        return None
+
     def forward(self, views: list[torch.Tensor]) -> torch.Tensor:
         """views: one (N, C, T, H, W) batch, T >= 5 x sub_frames. Returns the loss."""
         x, s = views[0], self.sub_frames
         n, t = x.shape[0], x.shape[2]
-        if t < 5 * s:
-            raise ClipShapeError(f"order_verification cuts five sub-clips of {s} frames from each clip, so "
-                                 f"--clip-frames must be at least {5 * s}; got {t}")
+        if msg := self.clip_error(t, x.shape[-1], getattr(self.backbone, "input", "rgb"), s):
+            raise ClipShapeError(msg)
         g = self.rng.next()
         y = balanced_labels(n, 2, g).to(x.device)  # 1 = in order
         pick_e = (torch.rand(n, generator=g) < 0.5).to(x.device)
