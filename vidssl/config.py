@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,11 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "TrackConfig.holdout": ("test", "val"), "TrackConfig.device": ("auto", "cpu", "cuda"),
 }
 
+
+# method name -> its clip_error(frames, crop, input): why it cannot cut such clips (None: it can). Filled by
+# vidssl.methods, which imports this module (never the other way round); importing any part of vidssl
+# imports vidssl.methods first (vidssl/__init__.py), so the checks are always here.
+CLIP_CHECKS: dict[str, Callable[[int, int, str], str | None]] = {}
 
 # methods whose labels come from the order of the frames: a view reversed or shuffled by the data pipeline
 # would get wrong labels
@@ -246,9 +252,9 @@ class PretrainConfig:
                               "(--dataset folder, ucf101 or hmdb51); the built-in data has none")
         if self.method == "audio_visual" and a.on_device:
             raise VidsslError("audio_visual hands each clip's audio beside its views: drop --on-device")
-        from vidssl.methods import check_clips  # here, not at the top: vidssl.methods imports this module
-
-        check_clips(self.method, d.clip_frames, d.crop_size, self.model.input)
+        clip_check = CLIP_CHECKS.get(self.method)  # clips the method cannot cut, refused with the flags
+        if clip_check is not None and (msg := clip_check(d.clip_frames, d.crop_size, self.model.input)):
+            raise VidsslError(msg)
         if self.method in ORDER_METHODS and (a.reverse_p > 0 or a.shuffle_p > 0):
             raise VidsslError(f"{self.method} learns from the order of frames: it needs --reverse-p 0 and "
                               "--shuffle-p 0 (they would corrupt its labels)")

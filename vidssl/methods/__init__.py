@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from vidssl.backbones import create_backbone
-from vidssl.config import PretrainConfig
+from vidssl.config import CLIP_CHECKS, PretrainConfig
 from vidssl.errors import VidsslError
 from vidssl.methods.arrow_of_time import ArrowOfTime
 from vidssl.methods.audio_visual import AudioVisual
@@ -57,6 +57,11 @@ METHODS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
+# each method's clip_error(frames, crop, input), which PretrainConfig.validate runs with the flags: a clip the
+# method cannot cut is refused before anything is written (its forward makes the same check)
+CLIP_CHECKS.update({name: cls.clip_error for name, cls in METHODS.items() if hasattr(cls, "clip_error")})
+
+
 def create(name: str, backbone: nn.Module, **kwargs) -> nn.Module:
     """Build method ``name``; keyword arguments its constructor does not take are ignored."""
     if name not in METHODS:
@@ -64,16 +69,6 @@ def create(name: str, backbone: nn.Module, **kwargs) -> nn.Module:
     cls = METHODS[name]
     accepted = inspect.signature(cls).parameters
     return cls(backbone, **{k: v for k, v in kwargs.items() if k in accepted})
-
-
-def check_clips(name: str, frames: int, crop: int, input: str) -> None:
-    """Refuse (one line, naming the flag) clips that method ``name`` with its default settings cannot use, before
-    anything runs: each such method's ``clip_error(frames, crop, input)``, which its forward checks too."""
-    check = getattr(METHODS.get(name), "clip_error", None)
-    if check is not None and (msg := check(frames, crop, input)):
-        from vidssl.methods.errors import ClipShapeError
-
-        raise ClipShapeError(msg)
 
 
 RESOLVED = ("temperature", "ema_momentum", "proj_dim")  # constructor keywords a config may leave to the method
