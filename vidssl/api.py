@@ -299,14 +299,10 @@ def track(checkpoint_path: str | Path, cfg: TrackConfig | None = None, *, write:
                  other: prepared(build_model(pcfg).backbone, not cfg.bn_recalibrate)}
     backbones = {name: bb for name, (bb, _) in prepared_.items()}
     results: dict[str, Any] = {}
-    if has_masks:
-        for name, (bb, clips) in prepared_.items():
-            results[name] = {**T.score_tracking(bb, videos, indices, data, cfg, progress=cfg.progress,
-                                                desc=f"tracking {name}"), "bn_recalibration_clips": clips}
-        x, _ = T.read_video(videos, int(indices[0]), cfg.frames, data.stride, data.crop_size)
-        grid = T.frame_features(backbones["ssl"], x.to(device), cfg.stages).shape[2:]  # the encoder's grid
-        results["pixels"] = T.score_tracking(T.PixelFeatures(grid), videos, indices, data, cfg)
-        results["first_mask_copy"] = T.score_first_mask_copy(videos, indices, data, cfg)
+    if has_masks:  # ssl first: the frames are pooled onto its grid for the pixels row
+        results = T.score_tracking(backbones, videos, indices, data, cfg, progress=cfg.progress)
+        for name, (_, clips) in prepared_.items():
+            results[name]["bn_recalibration_clips"] = clips
     pictures = []
     if out is not None and cfg.pictures:
         shown = ["ssl", max(("random_init", other), key=lambda k: results[k]["J"]) if has_masks else "random_init"]

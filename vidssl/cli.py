@@ -51,7 +51,8 @@ HELP = {
     "device": "auto | cpu | cuda: where the network runs (auto: the GPU when one is visible)",
     "clips_per_video": "uniformly spaced test-time clips averaged per video",
     "method": "simclr | moco_v1 | moco_v2 | byol (contrastive and its kin) | rotnet | clip_order | arrow_of_time | "
-              "order_verification | odd_one_out (pretext tasks) | masked_video | future_prediction (reconstruction)",
+              "order_verification | odd_one_out (pretext tasks) | masked_video | future_prediction | dpc "
+              "(prediction) | colorization | audio_visual (correspondence; audio_visual needs videos with sound)",
     "temperature": "contrastive temperature; default: the method's own, recorded in config.json (simclr 0.1; "
                    "moco_v1 0.07 and moco_v2 0.2, as in their papers)",
     "ema_momentum": "momentum of the EMA encoder (moco, byol; byol's rises to 1 on a cosine); default: 0.99 for both, "

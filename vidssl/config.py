@@ -350,9 +350,7 @@ class TrackConfig:
     progress: bool = True
 
     def validate(self) -> None:
-        check_fields(self)
-        if self.data is not None:
-            check_fields(self.data)
+        check_fields(self)  # and its data config, when it has one
 
 
 # The demo's pretraining budget, where it differs from PretrainConfig's defaults (chosen on

@@ -129,7 +129,8 @@ def test_propagate_refuses_labels_on_another_grid():
 
 def test_evenly_spaced_spreads_over_the_split():
     assert evenly_spaced(10, 0).tolist() == list(range(10))
-    assert evenly_spaced(10, 3).tolist() == [0, 4, 9] or evenly_spaced(10, 3).tolist() == [0, 5, 9]
+    assert evenly_spaced(10, 3).tolist() == [0, 4, 9]  # 4.5 rounds to even
+    assert evenly_spaced(400, 4).tolist() == [0, 133, 266, 399]
     assert evenly_spaced(3, 5).tolist() == [0, 1, 2]
 
 
@@ -209,14 +210,26 @@ def test_videos_without_masks_are_drawn_not_scored(tiny_run, tmp_path, monkeypat
         assert im.size == (2 * 16 * 8 + 2 * 8, 16 * 8)  # frames | colours carried, no mask panel
 
 
-def test_pixel_features_are_the_frames_pooled_onto_the_grid():
-    from vidssl.eval.track import PixelFeatures
+def test_scoring_reads_each_video_once_and_pools_the_frames_onto_the_first_backbones_grid(tiny_data, monkeypatch):
+    from vidssl.config import TrackConfig
+    from vidssl.eval import track as T
 
-    x = torch.arange(2 * 3 * 2 * 4 * 4, dtype=torch.float32).view(2, 3, 2, 4, 4)
-    got = PixelFeatures((2, 2)).feature_map(x)
-    assert got.shape == (2, 3, 2, 2, 2)
-    assert got[1, 2, 1, 0, 1] == x[1, 2, 1, :2, 2:].mean()
-    assert frame_features(PixelFeatures((2, 2)), x[0]).shape == (2, 3, 2, 2)
+    _, test = open_dataset(tiny_data, progress=False)  # 8 frames of 16 px after the crop
+    reads = []
+    real_read = T.read_video
+    monkeypatch.setattr(T, "read_video", lambda *a: (reads.append(a[1]), real_read(*a))[1])
+    cfg = TrackConfig(frames=8)
+    nets = {"a": create_backbone("r3d10", width=0.0625), "b": create_backbone("r2d18", width=0.0625)}
+    got = T.score_tracking(nets, test, np.array([0, 3]), tiny_data, cfg)
+    assert reads == [0, 3]  # one read per video for every backbone and baseline
+    assert list(got) == ["a", "b", "pixels", "first_mask_copy"]
+    x, _ = real_read(test, 3, 8, 1, 16)
+    masks = read_masks(test, 3, 8, 1, 16)
+    pixels = F.adaptive_avg_pool2d(x.transpose(0, 1), (8, 8))  # stage 1 of a 16-px input: an 8 x 8 grid
+    assert got["pixels"]["J_per_video"][1] == round(float(track_mask(pixels, masks, context=4, topk=3,
+                                                                        temperature=0.07, radius=0).mean()), 4)
+    still = region_similarity(masks[:1].expand(7, -1, -1).numpy(), masks[1:].numpy()).mean()
+    assert got["first_mask_copy"]["J_per_video"][1] == round(float(still), 4)
 
 
 def test_the_report_shows_the_tracking_of_its_own_checkpoint_and_refuses_an_old_one(tiny_run, capsys):

@@ -93,9 +93,10 @@ def entry_path(cache_dir: str | Path, source: str) -> Path:
 class AudioTracks:
     """Per-video log-mel spectrograms of a dataset's videos (None for a video without audio), cached on disk."""
 
-    def __init__(self, dataset, cache_dir: str | Path) -> None:
+    def __init__(self, dataset, cache_dir: str | Path, loaded: dict[int, tuple[np.ndarray | None, float]] | None = None
+                 ) -> None:
         self.ds, self.cache_dir = dataset, Path(cache_dir)
-        self._mem: dict[int, tuple[np.ndarray | None, float]] = {}
+        self._mem: dict[int, tuple[np.ndarray | None, float]] = dict(loaded or {})  # video -> (log-mel, fps)
 
     def load(self, i: int) -> tuple[np.ndarray | None, float]:
         """(log-mel (N_MELS, F) float32 or None, the video's frame rate)."""
@@ -185,6 +186,4 @@ def with_audio(dataset, cache_dir: str | Path, progress: bool = False) -> tuple[
         warnings.warn(f"{len(silent)} of {len(dataset)} videos have no audio stream ({names}): audio-visual "
                       f"correspondence pretrains on the other {len(keep)}", stacklevel=2)
     sub = VideoSubset(dataset, keep, f"{dataset.name} (with audio)")
-    sub_tracks = AudioTracks(sub, cache_dir)
-    sub_tracks._mem = {j: tracks._mem[i] for j, i in enumerate(keep)}
-    return sub, sub_tracks
+    return sub, AudioTracks(sub, cache_dir, {j: tracks.load(i) for j, i in enumerate(keep)})  # nothing decoded again

@@ -156,47 +156,33 @@ def summarise_j(per_video: list[float]) -> dict[str, Any]:
 
 
 @torch.no_grad()
-def score_tracking(backbone: nn.Module, dataset, indices: np.ndarray, data, cfg, *, progress: bool = False,
-                   desc: str = "tracking") -> dict[str, Any]:
-    """J of ``backbone`` over videos ``indices`` of a dataset with masks (``dataset.masks``)."""
+def score_tracking(backbones: dict[str, nn.Module], dataset, indices: np.ndarray, data, cfg, *,
+                   progress: bool = False) -> dict[str, dict[str, Any]]:
+    """J of each backbone over videos ``indices`` of a dataset with masks (``dataset.masks``), each video read
+    once; beside them ``pixels``, the frames themselves average-pooled onto the first backbone's grid (a match
+    of colours: what an encoder must beat to be of use for tracking), and ``first_mask_copy``, a tracker
+    that never moves (the first mask predicted for every frame)."""
     from tqdm import tqdm
 
     from vidssl.runtime import module_device
 
-    backbone.eval()
-    device = module_device(backbone)
-    per_video = []
-    for i in tqdm(indices, desc=desc, disable=not progress, mininterval=1.0, leave=False):
+    for bb in backbones.values():
+        bb.eval()
+    kw = propagation_settings(cfg)
+    per_video: dict[str, list[float]] = {name: [] for name in [*backbones, "pixels", "first_mask_copy"]}
+    for i in tqdm(indices, desc="tracking", disable=not progress, mininterval=1.0, leave=False):
         x, _ = read_video(dataset, int(i), cfg.frames, data.stride, data.crop_size)
-        feats = frame_features(backbone, x.to(device), cfg.stages).cpu()
         masks = read_masks(dataset, int(i), cfg.frames, data.stride, data.crop_size)
-        per_video.append(float(track_mask(feats, masks, **propagation_settings(cfg)).mean()))
-    return summarise_j(per_video)
-
-
-class PixelFeatures(nn.Module):
-    """The frames themselves as features, average-pooled onto a grid: what an encoder must beat to be of use
-    for tracking (a match of colours). ``feature_map`` has a backbone's signature; ``stages`` is ignored."""
-
-    input = "rgb"
-
-    def __init__(self, grid: tuple[int, int]) -> None:
-        super().__init__()
-        self.grid = tuple(grid)
-
-    def feature_map(self, x: torch.Tensor, stages: int = 0) -> torch.Tensor:
-        b, c, t, h, w = x.shape
-        pooled = F.adaptive_avg_pool2d(x.transpose(1, 2).reshape(b * t, c, h, w), self.grid)
-        return pooled.view(b, t, c, *self.grid).transpose(1, 2)
-
-
-def score_first_mask_copy(dataset, indices: np.ndarray, data, cfg) -> dict[str, Any]:
-    """J of a tracker that never moves: the first mask predicted for every frame (what motion must beat)."""
-    per_video = []
-    for i in indices:
-        masks = read_masks(dataset, int(i), cfg.frames, data.stride, data.crop_size).numpy()
-        per_video.append(float(region_similarity(np.broadcast_to(masks[:1], masks[1:].shape), masks[1:]).mean()))
-    return summarise_j(per_video)
+        grid = None
+        for name, bb in backbones.items():
+            feats = frame_features(bb, x.to(module_device(bb)), cfg.stages).cpu()
+            grid = grid or feats.shape[2:]
+            per_video[name].append(float(track_mask(feats, masks, **kw).mean()))
+        pixels = F.adaptive_avg_pool2d(x.transpose(0, 1), grid)  # T x 3 x h x w
+        per_video["pixels"].append(float(track_mask(pixels, masks, **kw).mean()))
+        m = masks.numpy()
+        per_video["first_mask_copy"].append(float(region_similarity(np.broadcast_to(m[:1], m[1:].shape), m[1:]).mean()))
+    return {name: summarise_j(js) for name, js in per_video.items()}
 
 
 def _outline(mask: np.ndarray) -> np.ndarray:
