@@ -121,9 +121,7 @@ def test_paired_differences_seed_by_seed_against_the_reference():
     one = p["one"]
     assert one["linear"]["seeds"] == [0] and one["linear"]["differences"] == [-5.0] and not one["linear"]["clear"]
     assert math.isnan(one["linear"]["std"]) and math.isnan(one["linear"]["se"])
-    # a row read by its random init (nothing trained) is paired by that random init
-    alone = [RUNS[0], run("rand", 0, {"random_init": entry(0.30, 0.36, 0.20, 0.60)})]
-    assert paired_differences(alone, "ref")["rand"]["linear"]["differences"] == [-20.0]
+    assert {v["against"] for m in p.values() for v in m.values()} == {"ssl"}
     assert format_paired(p, "ref") == "\n".join([  # noqa: FLY002
         ("Paired differences against **ref**, seed by seed (points; mean ± std over seeds; **clear** when |mean| > 2 "
         "standard errors):"),
@@ -263,3 +261,20 @@ def test_header_of_runs_that_hold_little_says_what_it_does_not_know():
     one_step["results"]["pretrain_config"]["data"].update(dataset="hmdb51", split=3)
     lines = format_header(report_of(["a"], [0]), [one_step]).splitlines()
     assert lines[2].startswith("- Data: hmdb51 split 3, 873 train") and "(the runs took 1 steps," in lines[3]
+
+
+def test_a_row_that_trains_nothing_is_paired_by_its_strongest_random_init_metric_by_metric():
+    # seeds 0 and 1; the RGB init without BN re-estimation is the stronger on linear (mean 44 > 31) and R@1 (31 > 25.5),
+    # the re-estimated one on kNN (36 > 30): each metric picks its own, and the same one for every seed
+    rand = [run("wide", s, {"random_init": entry(0.30 + 0.02 * s, 0.36, 0.25 + 0.01 * s, 0.60),
+                            "random_init_rgb_no_bn_recal": entry(0.44, 0.30, 0.30 + 0.02 * s)}) for s in (0, 1)]
+    p = paired_differences(RUNS + rand, "ref")["wide"]
+    assert p["linear"]["against"] == "random_init_rgb_no_bn_recal" and p["linear"]["differences"] == [-6.0, -8.0]
+    assert p["kNN"]["against"] == "random_init" and p["kNN"]["differences"] == [-4.0, -4.0]
+    assert p["R@1"]["against"] == "random_init_rgb_no_bn_recal" and p["R@1"]["differences"] == [0.0, 0.0]
+    assert p["R@5"]["against"] == "random_init" and p["R@5"]["differences"] == [-10.0, -12.0]
+    assert "fine-tuned" not in p
+    assert format_paired({"wide": p}, "ref").splitlines()[-2:] == [
+        "A row that trains nothing is read by its strongest random init, metric by metric:",
+        ("- wide: linear and R@1 by *random init, RGB, initial BN statistics*; kNN and R@5 by *random init, same "
+         "input (BN re-estimated)*")]

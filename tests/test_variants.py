@@ -97,13 +97,20 @@ def test_variants_reach_pretraining_pair_by_seed_and_resume(tiny_pretrain, tmp_p
     assert got["differences"] == [round(x, 2) for x in d] and got["mean"] == pytest.approx(d.mean())
     assert got["std"] == pytest.approx(d.std(ddof=1)) and got["se"] == pytest.approx(d.std(ddof=1) / np.sqrt(2))
     assert got["clear"] == bool(abs(d.mean()) > 2 * d.std(ddof=1) / np.sqrt(2))
-    assert report["paired"]["wide_random"]["linear"]["differences"][0] == pytest.approx(
-        lin["wide_random", 0] - lin["ref", 0], abs=0.01)
+    # a row that trains nothing is read by the random init with the highest mean over its seeds
+    wide_inits = {s: json.loads((run_dir(cfg, "wide_random", s) / "results.json").read_text())["results"] for s in (0, 1)}
+    lin_wide = {b: [100 * wide_inits[s][b]["labels"]["motion"]["linear_probe"]["accuracy"] for s in (0, 1)]
+                for b in wide_inits[0]}
+    best = max(lin_wide, key=lambda b: np.mean(lin_wide[b]))
+    got = report["paired"]["wide_random"]["linear"]
+    assert got["against"] == best and len(lin_wide) == 2  # RGB input: the two BN choices
+    assert got["differences"] == pytest.approx([lin_wide[best][s] - lin["ref", s] for s in (0, 1)], abs=0.01)
     assert report["protocol"]["reference"] == "ref" and "ref" not in report["paired"]
     md = (tmp_path / "cmp" / "compare.md").read_text()
     assert "Paired differences against **ref**" in md and "| fw | 2 |" in md
     page = (tmp_path / "cmp" / "compare.html").read_text()
     assert "Rows side by side" in page and "data:image/png;base64," in page and "Paired against ref" in page
+    assert "<li>wide_random: linear" in page and "read by its strongest random init" in page
     # a study killed during a run's evaluation: the finished runs are kept, the checkpoint is not trained again
     stamps = {r: (run_dir(cfg, r, 0) / "results.json").stat().st_mtime_ns for r in ("ref", "wide_random")}
     ck = run_dir(cfg, "fw", 1) / "checkpoints" / "last.pt"

@@ -24,7 +24,7 @@ import numpy as np
 
 from vidssl.config import EvalConfig, FinetuneConfig, PretrainConfig, to_dict
 from vidssl.errors import ChangedRun, VidsslError
-from vidssl.eval.tables import BACKBONE_NAMES, mean_std
+from vidssl.eval.tables import BACKBONE_NAMES, mean_std, read_by_random_init
 from vidssl.io import atomic_write, ensure_writable_dir, write_json
 from vidssl.lock import holds_out_dir
 from vidssl.runlog import log_eval_metrics
@@ -306,33 +306,38 @@ def _primary_label(res: dict[str, Any]) -> str:
     return next(iter(first["labels"]))  # the primary label set
 
 
-def _headline(res: dict[str, Any]) -> str:
-    """The backbone a row is read by: its trained one, or (a row that trains nothing) its random init."""
-    return "ssl" if "ssl" in res["results"] else "random_init"
-
-
 def paired_differences(runs: list[dict[str, Any]], reference: str) -> dict[str, dict[str, dict[str, Any]]]:
     """Per row and metric: the row minus ``reference``, seed by seed (seeds both have), in points.
 
-    Each row is read by its headline backbone (trained, or random init for a row that trains
-    nothing). ``mean`` and ``std`` (ddof 1) are over the per-seed differences, ``se`` = std /
-    sqrt(n), and the difference is ``clear`` only when n >= 2 and |mean| > 2 se.
+    A trained row is read by its trained backbone. A row that trains nothing is read, metric by
+    metric, by the *strongest* of its random inits (the highest mean over its seeds, the same
+    one for every seed), as a user choosing that network would; ``against`` names it. ``mean``
+    and ``std`` (ddof 1) are over the per-seed differences, ``se`` = std / sqrt(n), and the
+    difference is ``clear`` only when n >= 2 and |mean| > 2 se.
     """
-    by_row: dict[str, dict[int, dict[str, float]]] = {}
+    # row -> backbone -> seed -> metric -> points
+    by_row: dict[str, dict[str, dict[int, dict[str, float]]]] = {}
     for r in runs:
         res = r["results"]
-        entry, label = res["results"][_headline(res)], _primary_label(res)
-        vals = {name: 100 * v for name, path in METRICS if (v := _metric(entry, path, label)) is not None}
-        ft = res.get("finetune", {}).get("results", {}).get("ssl")
-        if ft is not None:
-            vals["fine-tuned"] = 100 * ft["per_video_acc"]
-        by_row.setdefault(r["method"], {})[r["seed"]] = vals
-    ref = by_row.get(reference, {})
+        label = _primary_label(res)
+        backbones = ["ssl"] if "ssl" in res["results"] else [b for b in res["results"] if b.startswith("random_init")]
+        for b in backbones:
+            vals = {name: 100 * v for name, path in METRICS if (v := _metric(res["results"][b], path, label)) is not None}
+            ft = res.get("finetune", {}).get("results", {}).get("ssl") if b == "ssl" else None
+            if ft is not None:
+                vals["fine-tuned"] = 100 * ft["per_video_acc"]
+            by_row.setdefault(r["method"], {}).setdefault(b, {})[r["seed"]] = vals
+    ref = by_row.get(reference, {}).get("ssl", {})
     out: dict[str, dict[str, dict[str, Any]]] = {}
-    for row, seeds in by_row.items():
+    for row, backbones in by_row.items():
         if row == reference:
             continue
         for name in [n for n, _ in METRICS] + ["fine-tuned"]:
+            have = {b: sd for b, sd in backbones.items() if any(name in v for v in sd.values())}
+            if not have:
+                continue
+            which = max(have, key=lambda b: np.mean([v[name] for v in have[b].values() if name in v]))
+            seeds = have[which]
             common = sorted(s for s in seeds if s in ref and name in seeds[s] and name in ref[s])
             if not common:
                 continue
@@ -341,7 +346,7 @@ def paired_differences(runs: list[dict[str, Any]], reference: str) -> dict[str, 
             se = std / np.sqrt(len(d)) if len(d) > 1 else float("nan")
             out.setdefault(row, {})[name] = {
                 "seeds": common, "differences": [round(float(x), 2) for x in d], "mean": float(d.mean()),
-                "std": std, "se": se, "clear": bool(len(d) > 1 and abs(d.mean()) > 2 * se)}
+                "std": std, "se": se, "clear": bool(len(d) > 1 and abs(d.mean()) > 2 * se), "against": which}
     return out
 
 
@@ -363,6 +368,10 @@ def format_paired(paired: dict[str, dict[str, dict[str, Any]]], reference: str) 
             cells.append(f"{'**' if v['clear'] else ''}{v['mean']:+.1f}{'**' if v['clear'] else ''}{spread}"
                          + (" clear" if v["clear"] else ""))
         lines.append(f"| {row} | {n} | " + " | ".join(cells) + " |")
+    notes = read_by_random_init(paired)
+    if notes:
+        lines += ["", "A row that trains nothing is read by its strongest random init, metric by metric:"]
+        lines += [f"- {n}" for n in notes]
     return "\n".join(lines)
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from vidssl.errors import VidsslError
-from vidssl.eval.tables import BACKBONE_NAMES, mean_std, run_backbone_name, strongest_random_init
+from vidssl.eval.tables import BACKBONE_NAMES, mean_std, read_by_random_init, run_backbone_name, strongest_random_init
 from vidssl.io import atomic_write, ensure_writable_dir
 
 PICTURES_DIR = "report_files"
@@ -462,7 +462,9 @@ def _compare_bars(report: dict[str, Any]) -> str:
     fig, axes = plt.subplots(1, 2, figsize=(max(6.0, 1.0 + 0.55 * len(order)) * 2, 5.0), dpi=90)
     for ax, metric in zip(axes, ("linear", "R@1")):
         for i, row in enumerate(order):
-            head = by.get((row, "ssl")) or by.get((row, "random_init"))
+            # a row that trains nothing: its strongest random init on this metric (as the paired table reads it)
+            inits = [r for (name, b), r in by.items() if name == row and b.startswith("random_init") and metric in r]
+            head = by.get((row, "ssl")) or max(inits, key=lambda r: r[metric]["mean"], default=None)
             if head is None or metric not in head:
                 continue
             m = head[metric]
@@ -513,7 +515,7 @@ def render_compare_html(report: dict[str, Any], runs: list[dict[str, Any]], colu
     body.append("<table>" + head + "\n".join(rows) + "</table>")
     if len(report["protocol"]["methods"]) > 1:
         body.append("<h2>Rows side by side</h2><p>Bars: mean over seeds of each row's linear probe and R@1 (its "
-                    "trained backbone; a row that trains nothing: its random init), whiskers ± std, dots the seeds. "
+                    "trained backbone; a row that trains nothing: its strongest random init), whiskers ± std, dots the seeds. "
                     "Lines: the reference row's random inits; a tick on a bar: that row's own strongest random init."
                     "</p>" + f"<img alt=\"rows side by side\" style=\"max-width:100%\" src=\"{_compare_bars(report)}\">")
     paired = report.get("paired") or {}
@@ -532,6 +534,10 @@ def render_compare_html(report: dict[str, Any], runs: list[dict[str, Any]], colu
             prow.append(f"<tr><td class=\"l\">{_e(name)}</td>{cells}</tr>")
         body.append("<table><tr><th>row</th>" + "".join(f"<th>{_e(c)}</th>" for c in pcols) + "</tr>"
                     + "\n".join(prow) + "</table>")
+        notes = read_by_random_init(paired)
+        if notes:
+            body.append("<p>A row that trains nothing is read by its strongest random init, metric by metric:</p><ul>"
+                        + "".join(f"<li>{_e(n).replace('*', '')}</li>" for n in notes) + "</ul>")
     if gains:
         body.append("<h2>Against the strongest random init</h2><ul>")
         for method, g in gains.items():

@@ -39,3 +39,20 @@ def strongest_random_init(results: dict[str, Any], label: str) -> str | None:
 def mean_std(cell: dict[str, Any]) -> str:
     """``mean ± std`` over seeds; one seed shows ``(n=1)``, never a spread of 0."""
     return f"{cell['mean']:.1f} ± {cell['std']:.1f}" if len(cell.get("values", ())) > 1 else f"{cell['mean']:.1f} (n=1)"
+
+
+def read_by_random_init(paired: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    """One line per row that trains nothing: which of its random inits each metric was read by."""
+    out = []
+    for row, m in paired.items():
+        metrics: dict[str, list[str]] = {}  # backbone -> the metrics read by it
+        for name, v in m.items():
+            metrics.setdefault(v["against"], []).append(name)
+        if set(metrics) != {"ssl"}:
+            out.append(f"{row}: " + "; ".join(f"{_and(ns)} by *{BACKBONE_NAMES.get(b, b)}*"
+                                              for b, ns in metrics.items()))
+    return out
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
