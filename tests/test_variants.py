@@ -1,4 +1,5 @@
 import dataclasses
+import importlib
 import json
 import subprocess
 import sys
@@ -138,6 +139,28 @@ def test_variants_reach_pretraining_pair_by_seed_and_resume(tiny_pretrain, tmp_p
     res.write_text(json.dumps(doc))
     compare(cfg)
     assert "compare_eval_config" in json.loads(res.read_text())
+
+
+def test_rows_that_differ_only_in_evaluation_share_one_pretraining(tiny_pretrain, tmp_path, monkeypatch):
+    compare_mod = importlib.import_module("vidssl.compare")  # the package's name `compare` is the function
+    trained, real = [], compare_mod._pretrain
+    monkeypatch.setattr(compare_mod, "_pretrain", lambda api, pcfg: trained.append(pcfg.out_dir) or real(api, pcfg))
+    cfg = dataclasses.replace(_cfg(tiny_pretrain, tmp_path, {
+        "a": {}, "a_elsewhere": {"eval_data": {"synthetic_test_per_class": 3}}, "b": {"temporal_shift": 0}}), seeds=(0,))
+    compare(cfg)
+    assert trained == [str(run_dir(cfg, "a", 0)), str(run_dir(cfg, "b", 0))]  # a_elsewhere trained nothing
+    a, other = (json.loads((run_dir(cfg, r, 0) / "results.json").read_text()) for r in ("a", "a_elsewhere"))
+    assert other["protocol"]["checkpoint"] == a["protocol"]["checkpoint"] == str(run_dir(cfg, "a", 0) / "checkpoints/last.pt")
+    assert other["protocol"]["checkpoint_fingerprint"] == a["protocol"]["checkpoint_fingerprint"]
+    assert other["protocol"]["pretrained_by_row"] == "a" and "pretrained_by_row" not in a["protocol"]
+    assert other["eval_config"]["data"]["synthetic_test_per_class"] == 3 != a["eval_config"]["data"]["synthetic_test_per_class"]
+    assert not (run_dir(cfg, "a_elsewhere", 0) / "checkpoints").exists()
+    assert "evaluates the weights of a (the same pretraining, run once)" in (tmp_path / "cmp" / "compare.md").read_text()
+    # resumed with the sharing row's results lost: evaluated again on the same weights, nothing trained
+    (run_dir(cfg, "a_elsewhere", 0) / "results.json").unlink()
+    compare(cfg)
+    again = json.loads((run_dir(cfg, "a_elsewhere", 0) / "results.json").read_text())
+    assert len(trained) == 2 and again["results"]["ssl"] == other["results"]["ssl"]
 
 
 def test_supervised_variant_spends_the_budget_on_labels(tiny_pretrain, tmp_path, monkeypatch):

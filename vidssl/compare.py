@@ -145,6 +145,9 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
     set_threads(cfg.pretrain.threads)  # also for runs that are found done and only fine-tuned or summarised
     out = ensure_writable_dir(cfg.out_dir)
     runs: list[dict[str, Any]] = []
+    # rows whose pretraining is the same (they differ only in what they are evaluated on, say the
+    # cross-testing's "pretrain on A, probe on A" and "pretrain on A, probe on B") train it once per seed
+    trained: dict[str, tuple[str, Path]] = {}  # pretraining asked (as JSON) -> (row, checkpoint)
     for v in cfg.rows():
         vcfg = apply_variant(cfg.pretrain, v)
         for seed in cfg.seeds:
@@ -152,10 +155,13 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
             pcfg = dataclasses.replace(vcfg, seed=seed, out_dir=str(rd), resume=True)
             ecfg = dataclasses.replace(cfg.eval, out_dir=str(rd), seed=seed, data=eval_data_of(pcfg, v) or cfg.eval.data)
             want, asked = _eval_want(ecfg), _pretrain_asked(pcfg, v)
-            res = _done(rd / "results.json", want, asked)
+            res, key = _done(rd / "results.json", want, asked), json.dumps(asked, sort_keys=True)
             if res is None:
                 if v.random_init_only:
                     res = _random_init_report(pcfg, ecfg)
+                elif key in trained:
+                    res = api.evaluate(trained[key][1], ecfg, write=False, random_init=False)
+                    res["protocol"]["pretrained_by_row"] = trained[key][0]  # its weights are that row's
                 else:
                     ckpt = _pretrain_supervised(pcfg) if v.supervised else _pretrain(api, pcfg)
                     res = api.evaluate(ckpt, ecfg, write=False, random_init=False)
@@ -165,6 +171,11 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
                                   "random_init_only": v.random_init_only, "eval_data": v.eval_data}
                 write_json(ensure_writable_dir(rd) / "results.json", res)
                 log_eval_metrics(rd, res)
+            if not v.random_init_only and key not in trained:
+                own = rd / "checkpoints" / "last.pt"  # a moved folder keeps its own; a sharing row names the other's
+                ckpt = own if own.is_file() else Path(res["protocol"].get("checkpoint", own))
+                if ckpt.is_file():
+                    trained[key] = (res["protocol"].get("pretrained_by_row", v.name), ckpt)
             if (cfg.finetune is not None and not v.random_init_only
                     and not _same_finetune(res.get("finetune", {}).get("config", {}), cfg.finetune)):
                 api.finetune_run(rd, cfg.finetune)
@@ -485,4 +496,7 @@ def _describe(report: dict[str, Any], row: str) -> str:
         parts.append("random init only, nothing trained")
     if v["eval_data"]:
         parts.append("evaluated on " + ", ".join(f"{k}={json.dumps(x)}" for k, x in v["eval_data"].items()))
+    shared = {r["protocol"].get("pretrained_by_row") for r in report["protocol"].get("per_run", []) if r["method"] == row}
+    if shared - {None}:
+        parts.append(f"evaluates the weights of {', '.join(sorted(shared - {None}))} (the same pretraining, run once)")
     return ", ".join(parts) or "the command's settings as given"
