@@ -17,6 +17,7 @@ from vidssl.compare import (
     gains,
     paired_differences,
     summarise,
+    unpaired_rows,
 )
 
 
@@ -132,6 +133,25 @@ def test_paired_differences_seed_by_seed_against_the_reference():
         "| noisy | 3 | **+4.0** ± 2.6 clear | +0.0 ± 0.0 | +2.0 ± 2.0 | +0.0 ± 0.0 | - |",
         "| one | 1 | -5.0 (n=1) | +1.0 (n=1) | +1.0 (n=1) | +1.0 (n=1) | - |",
     ])
+
+
+def test_rows_scored_on_other_videos_are_not_paired():
+    def scored(row, data):
+        r = run(row, 0, {"ssl": entry(0.5, 0.4, 0.3, 0.7)})
+        if data is not None:
+            r["results"]["eval_config"] = {"data": {"dataset": "ucf101", "root": "/d", "split": 1, "classes": "A,B",
+                                                    "clip_frames": 8, **data}}
+        return r
+
+    runs = [scored("ref", {}), scored("longer_clips", {"clip_frames": 16}), scored("other_half", {"classes": "C,D"}),
+            scored("other_split", {"split": 2}), scored("unrecorded", None)]
+    # other clips of the same videos are paired; another set of videos is not; a run that does not say is
+    assert unpaired_rows(runs, "ref") == ["other_half", "other_split"]
+    assert set(paired_differences(runs, "ref")) == {"longer_clips", "unrecorded"}
+    assert format_paired({}, "ref", ["other_half"]).endswith("Not paired (scored on other videos than ref): other_half.")
+    synth = [scored("ref", {"dataset": "synthetic", "synthetic_seed": 0}),
+             scored("s1", {"dataset": "synthetic", "synthetic_seed": 1})]
+    assert unpaired_rows(synth, "ref") == ["s1"] and unpaired_rows(runs[:1], "nobody") == []
 
 
 def test_paired_differences_include_fine_tuning_when_both_rows_have_it():

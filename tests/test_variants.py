@@ -147,15 +147,20 @@ def test_rows_that_differ_only_in_evaluation_share_one_pretraining(tiny_pretrain
     monkeypatch.setattr(compare_mod, "_pretrain", lambda api, pcfg: trained.append(pcfg.out_dir) or real(api, pcfg))
     cfg = dataclasses.replace(_cfg(tiny_pretrain, tmp_path, {
         "a": {}, "a_elsewhere": {"eval_data": {"synthetic_test_per_class": 3}}, "b": {"temporal_shift": 0}}), seeds=(0,))
-    compare(cfg)
+    report = compare(cfg)
     assert trained == [str(run_dir(cfg, "a", 0)), str(run_dir(cfg, "b", 0))]  # a_elsewhere trained nothing
+    # scored on other test videos than the reference: a per-seed difference would compare two test sets
+    assert report["unpaired"] == ["a_elsewhere"] and set(report["paired"]) == {"b"}
     a, other = (json.loads((run_dir(cfg, r, 0) / "results.json").read_text()) for r in ("a", "a_elsewhere"))
     assert other["protocol"]["checkpoint"] == a["protocol"]["checkpoint"] == str(run_dir(cfg, "a", 0) / "checkpoints/last.pt")
     assert other["protocol"]["checkpoint_fingerprint"] == a["protocol"]["checkpoint_fingerprint"]
     assert other["protocol"]["pretrained_by_row"] == "a" and "pretrained_by_row" not in a["protocol"]
     assert other["eval_config"]["data"]["synthetic_test_per_class"] == 3 != a["eval_config"]["data"]["synthetic_test_per_class"]
     assert not (run_dir(cfg, "a_elsewhere", 0) / "checkpoints").exists()
-    assert "evaluates the weights of a (the same pretraining, run once)" in (tmp_path / "cmp" / "compare.md").read_text()
+    md = (tmp_path / "cmp" / "compare.md").read_text()
+    assert "evaluates the weights of a (the same pretraining, run once)" in md
+    assert "Not paired (scored on other videos than a): a_elsewhere." in md and "| a_elsewhere | 1 |" not in md
+    assert "Not paired (scored on other videos than a): a_elsewhere." in (tmp_path / "cmp" / "compare.html").read_text()
     # resumed with the sharing row's results lost: evaluated again on the same weights, nothing trained
     (run_dir(cfg, "a_elsewhere", 0) / "results.json").unlink()
     compare(cfg)

@@ -367,8 +367,8 @@ def run(argv: list[str] | None = None) -> int:
         report = compare(cfg)
         print(format_table(report["summary"]))
         print("\n" + format_gains(report["summary"]))
-        if report.get("paired"):
-            print("\n" + format_paired(report["paired"], report["protocol"]["reference"]))
+        if report.get("paired") or report.get("unpaired"):
+            print("\n" + format_paired(report["paired"], report["protocol"]["reference"], report.get("unpaired", ())))
         print(f"\nresults: {os.path.join(ns.out_dir, 'compare.json')}, compare.md and compare.html")
     elif ns.command == "finetune":
         ft = _pick(FinetuneConfig, ns)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,11 +200,12 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
     }
     report["gains"] = gains(summary)
     report["paired"] = paired_differences(runs, reference) if len(cfg.rows()) > 1 else {}
+    report["unpaired"] = unpaired_rows(runs, reference)
     write_json(out / "compare.json", report)
     with atomic_write(out / "compare.md", "w") as f:
         f.write(format_header(report, runs) + "\n\n" + format_table(summary) + "\n\n" + format_gains(summary) + "\n")
-        if report["paired"]:
-            f.write("\n" + format_paired(report["paired"], reference) + "\n")
+        if report["paired"] or report["unpaired"]:
+            f.write("\n" + format_paired(report["paired"], reference, report["unpaired"]) + "\n")
     from vidssl.report import render_compare_html
 
     with atomic_write(out / "compare.html", "w") as f:
@@ -317,6 +319,29 @@ def _primary_label(res: dict[str, Any]) -> str:
     return next(iter(first["labels"]))  # the primary label set
 
 
+_SCORED_VIDEOS = ("dataset", "root", "split", "classes", "group_pattern")  # what chooses the videos a run is scored on
+
+
+def scored_videos(res: dict[str, Any]) -> str | None:
+    """Which videos a run was scored on (its evaluation data but how clips are cut from them); None: not recorded."""
+    d = res.get("eval_config", {}).get("data")
+    if not d:
+        return None
+    keys = _SCORED_VIDEOS + (tuple(k for k in d if k.startswith("synthetic_")) if d.get("dataset") == "synthetic" else ())
+    return json.dumps({k: d.get(k) for k in keys}, sort_keys=True)
+
+
+def unpaired_rows(runs: list[dict[str, Any]], reference: str) -> list[str]:
+    """Rows scored on other videos than ``reference`` (say, cross-testing's other half of the classes).
+
+    A per-seed difference between two test sets measures nothing, so these rows are not paired.
+    """
+    ref = {scored_videos(r["results"]) for r in runs if r["method"] == reference} - {None}
+    rows = dict.fromkeys(r["method"] for r in runs
+                         if r["method"] != reference and ref and scored_videos(r["results"]) not in ref | {None})
+    return list(rows)
+
+
 def paired_differences(runs: list[dict[str, Any]], reference: str) -> dict[str, dict[str, dict[str, Any]]]:
     """Per row and metric: the row minus ``reference``, seed by seed (seeds both have), in points.
 
@@ -324,11 +349,15 @@ def paired_differences(runs: list[dict[str, Any]], reference: str) -> dict[str, 
     metric, by the *strongest* of its random inits (the highest mean over its seeds, the same
     one for every seed), as a user choosing that network would; ``against`` names it. ``mean``
     and ``std`` (ddof 1) are over the per-seed differences, ``se`` = std / sqrt(n), and the
-    difference is ``clear`` only when n >= 2 and |mean| > 2 se.
+    difference is ``clear`` only when n >= 2 and |mean| > 2 se. Rows scored on other videos than
+    the reference (:func:`unpaired_rows`) are left out.
     """
     # row -> backbone -> seed -> metric -> points
     by_row: dict[str, dict[str, dict[int, dict[str, float]]]] = {}
+    elsewhere = set(unpaired_rows(runs, reference))
     for r in runs:
+        if r["method"] in elsewhere:
+            continue
         res = r["results"]
         label = _primary_label(res)
         backbones = ["ssl"] if "ssl" in res["results"] else [b for b in res["results"] if b.startswith("random_init")]
@@ -361,7 +390,7 @@ def paired_differences(runs: list[dict[str, Any]], reference: str) -> dict[str, 
     return out
 
 
-def format_paired(paired: dict[str, dict[str, dict[str, Any]]], reference: str) -> str:
+def format_paired(paired: dict[str, dict[str, dict[str, Any]]], reference: str, unpaired: Sequence[str] = ()) -> str:
     """Markdown: each row minus the reference, mean ± std of the per-seed differences, and whether it is clear."""
     cols = [n for n, _ in METRICS] + ["fine-tuned"]
     lines = [(f"Paired differences against **{reference}**, seed by seed (points; mean ± std over seeds; "
@@ -383,6 +412,8 @@ def format_paired(paired: dict[str, dict[str, dict[str, Any]]], reference: str) 
     if notes:
         lines += ["", "A row that trains nothing is read by its strongest random init, metric by metric:"]
         lines += [f"- {n}" for n in notes]
+    if unpaired:
+        lines += ["", f"Not paired (scored on other videos than {reference}): {', '.join(unpaired)}."]
     return "\n".join(lines)
 
 

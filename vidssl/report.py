@@ -538,6 +538,9 @@ def render_compare_html(report: dict[str, Any], runs: list[dict[str, Any]], colu
         if notes:
             body.append("<p>A row that trains nothing is read by its strongest random init, metric by metric:</p><ul>"
                         + "".join(f"<li>{_e(n).replace('*', '')}</li>" for n in notes) + "</ul>")
+    if report.get("unpaired"):
+        body.append(f"<p>Not paired (scored on other videos than {_e(report['protocol'].get('reference'))}): "
+                    f"{_e(', '.join(report['unpaired']))}.</p>")
     if gains:
         body.append("<h2>Against the strongest random init</h2><ul>")
         for method, g in gains.items():
