@@ -45,6 +45,8 @@ GROUPS: dict[str, tuple[str, dict[str, dict[str, Any]], bool]] = {
     "methods_rgb": ("simclr_rgb", {"simclr_rgb": {"input": "rgb"}, "moco_v1_rgb": {"method": "moco_v1", "input": "rgb"},
                                    "moco_v2_rgb": {"method": "moco_v2", "input": "rgb"},
                                    "supervised_rgb": {"supervised": True, "input": "rgb"}}, False),
+    # (ours) the recipe's residual input against RGB, both videoSimCLR (reads the two groups above' runs)
+    "input": ("recipe", {"recipe": {}, "simclr_rgb": {"input": "rgb"}}, False),
     # Table 3: spatial augmentation drawn once per clip against per frame, at 8 and 16 frames (same 2.5-s span)
     "spatial": ("recipe", {"recipe": {}, "framewise": {"framewise": True},
                            "frames16": {"clip_frames": 16, "stride": 4},
@@ -72,7 +74,8 @@ GROUPS: dict[str, tuple[str, dict[str, dict[str, Any]], bool]] = {
                              "r2d18_image_simclr": {"backbone": "r2d18", "input": "rgb", "clip_frames": 1, "stride": 1,
                                                     "eval_data": {"clip_frames": 8, "stride": 8}}}, False),
     # Table 2: fine-tuned from SSL against supervised from scratch, each with its own lr chosen on validation
-    "finetune": ("recipe", {"recipe": {}}, True),
+    # (at the study's budget and at twice it: the lrs were chosen for the 30-minute checkpoints)
+    "finetune": ("recipe", {"recipe": {}, "steps1000": {"steps": 1000}}, True),
     # Budget: the recipe at about 5 (the study's budget), 10, 30 and 60 minutes of one thread
     "budget": ("recipe", {"recipe": {}, "steps1000": {"steps": 1000}, "steps3000": {"steps": 3000}}, False),
     "budget60": ("recipe", {"recipe": {}, "steps6000": {"steps": 6000}}, False),

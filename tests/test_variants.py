@@ -160,7 +160,9 @@ def test_rows_that_differ_only_in_evaluation_share_one_pretraining(tiny_pretrain
     md = (tmp_path / "cmp" / "compare.md").read_text()
     assert "evaluates the weights of a (the same pretraining, run once)" in md
     assert "Not paired (scored on other videos than a): a_elsewhere." in md and "| a_elsewhere | 1 |" not in md
-    assert "Not paired (scored on other videos than a): a_elsewhere." in (tmp_path / "cmp" / "compare.html").read_text()
+    page = (tmp_path / "cmp" / "compare.html").read_text()
+    assert "Not paired (scored on other videos than a): a_elsewhere." in page
+    assert "a_elsewhere-seed0</code> (the weights of a)</td>" in page
     # resumed with the sharing row's results lost: evaluated again on the same weights, nothing trained
     (run_dir(cfg, "a_elsewhere", 0) / "results.json").unlink()
     compare(cfg)

@@ -554,7 +554,9 @@ def render_compare_html(report: dict[str, Any], runs: list[dict[str, Any]], colu
         p = r["results"].get("protocol", {})
         body.append(f"<tr><td class=\"l\">{_e(r['method'])}</td><td>{r['seed']}</td><td>{_e(p.get('pretrain_steps', '?'))}"
                     f"</td><td>{_e(p.get('pretrain_seconds', '?'))}</td><td class=\"l\">{_e(p.get('holdout', 'test'))}</td>"
-                    f"<td class=\"l\"><code>{_e(r['run_dir'])}</code></td></tr>")
+                    f"<td class=\"l\"><code>{_e(r['run_dir'])}</code>"
+                    + (f" (the weights of {_e(p['pretrained_by_row'])})" if p.get("pretrained_by_row") else "")
+                    + "</td></tr>")
     body.append("</table><details><summary>configuration</summary><pre>"
                 + _e(json.dumps(report.get("config", {}), indent=2)) + "</pre></details>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
