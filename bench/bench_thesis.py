@@ -45,7 +45,7 @@ GROUPS: dict[str, tuple[str, dict[str, dict[str, Any]], bool]] = {
     "methods_rgb": ("simclr_rgb", {"simclr_rgb": {"input": "rgb"}, "moco_v1_rgb": {"method": "moco_v1", "input": "rgb"},
                                    "moco_v2_rgb": {"method": "moco_v2", "input": "rgb"},
                                    "supervised_rgb": {"supervised": True, "input": "rgb"}}, False),
-    # (ours) the recipe's residual input against RGB, both videoSimCLR (reads the two groups above' runs)
+    # (ours) the recipe's residual input against RGB, both videoSimCLR (reads the runs of methods and methods_rgb)
     "input": ("recipe", {"recipe": {}, "simclr_rgb": {"input": "rgb"}}, False),
     # Table 3: spatial augmentation drawn once per clip against per frame, at 8 and 16 frames (same 2.5-s span)
     "spatial": ("recipe", {"recipe": {}, "framewise": {"framewise": True},
