@@ -148,7 +148,10 @@ def test_rows_scored_on_other_videos_are_not_paired():
     # other clips of the same videos are paired; another set of videos is not; a run that does not say is
     assert unpaired_rows(runs, "ref") == ["other_half", "other_split"]
     assert set(paired_differences(runs, "ref")) == {"longer_clips", "unrecorded"}
-    assert format_paired({}, "ref", ["other_half"]).endswith("Not paired (scored on other videos than ref): other_half.")
+    assert format_paired({}, "ref", ["other_half"]) == "Not paired (scored on other videos than ref): other_half."
+    assert format_paired(paired_differences(runs, "ref"), "ref", ["other_half"]).endswith(
+        "| unrecorded | 1 | +0.0 (n=1) | +0.0 (n=1) | +0.0 (n=1) | +0.0 (n=1) | - |\n\n"
+        "Not paired (scored on other videos than ref): other_half.")
     synth = [scored("ref", {"dataset": "synthetic", "synthetic_seed": 0}),
              scored("s1", {"dataset": "synthetic", "synthetic_seed": 1})]
     assert unpaired_rows(synth, "ref") == ["s1"] and unpaired_rows(runs[:1], "nobody") == []

@@ -392,6 +392,9 @@ def paired_differences(runs: list[dict[str, Any]], reference: str) -> dict[str, 
 
 def format_paired(paired: dict[str, dict[str, dict[str, Any]]], reference: str, unpaired: Sequence[str] = ()) -> str:
     """Markdown: each row minus the reference, mean ± std of the per-seed differences, and whether it is clear."""
+    not_paired = f"Not paired (scored on other videos than {reference}): {', '.join(unpaired)}."
+    if not paired:  # every other row was scored elsewhere: no empty table
+        return not_paired if unpaired else ""
     cols = [n for n, _ in METRICS] + ["fine-tuned"]
     lines = [(f"Paired differences against **{reference}**, seed by seed (points; mean ± std over seeds; "
               "**clear** when |mean| > 2 standard errors):"), "",
@@ -413,7 +416,7 @@ def format_paired(paired: dict[str, dict[str, dict[str, Any]]], reference: str, 
         lines += ["", "A row that trains nothing is read by its strongest random init, metric by metric:"]
         lines += [f"- {n}" for n in notes]
     if unpaired:
-        lines += ["", f"Not paired (scored on other videos than {reference}): {', '.join(unpaired)}."]
+        lines += ["", not_paired]
     return "\n".join(lines)
 
 
