@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import sys
 from pathlib import Path
@@ -84,7 +85,16 @@ GROUPS: dict[str, tuple[str, dict[str, dict[str, Any]], bool | dict[str, Any]]] 
     # Budget: the recipe at about 5 (the study's budget), 10, 30 and 60 minutes of one thread
     "budget": ("recipe", {"recipe": {}, "steps1000": {"steps": 1000}, "steps3000": {"steps": 3000}}, False),
     "budget60": ("recipe", {"recipe": {}, "steps6000": {"steps": 6000}}, False),
+    # The recipe's width re-checked on a validation fold of split-1 train (never test) against the strongest
+    # random inits of the baselines group; into its own --out (a run keeps one evaluation), with copies of the
+    # recipe runs (without their results.json)
+    "width_val": ("recipe", {"recipe": {}, "width05": {"width": 0.5},
+                             "r3d18_w1_random": {"width": 1.0, "random_init_only": True},
+                             "r2d18_random": {"backbone": "r2d18", "width": 1.0, "input": "rgb", "random_init_only": True}},
+                  False),
 }
+# groups scored on a validation fold of train: they choose settings, and their runs are kept apart from the test runs
+VALIDATION = {"width_val"}
 
 
 def recipe(steps: int, threads: int, cache_dir: str | None) -> PretrainConfig:
@@ -106,8 +116,15 @@ def run_group(name: str, args: argparse.Namespace) -> dict[str, Any]:
         ft = FinetuneConfig(steps=300, lr=3e-3, backbone_lr_ratio=1.0, scratch_lr=1e-3, scratch_backbone_lr_ratio=1.0,
                             progress=False, threads=args.threads)
         ft = dataclasses.replace(ft, **finetune) if isinstance(finetune, dict) else ft
+    holdout = "val" if name in VALIDATION else "test"
+    for res in Path(args.out).glob("*-seed*/results.json"):  # compare would re-score them, in place, on the other holdout
+        if json.loads(res.read_text()).get("compare_eval_config", {}).get("holdout", holdout) != holdout:
+            raise VidsslError(f"group {name} scores on {'validation folds of train' if holdout == 'val' else 'test'} "
+                              f"but {res.parent} in --out {args.out} was scored on the other; give this group its own "
+                              "--out (copy the recipe runs there, without their results.json, to reuse their pretraining)")
     cfg = CompareConfig(out_dir=args.out, seeds=seeds, pretrain=recipe(args.steps, args.threads, args.cache_dir),
-                        eval=EvalConfig(clips_per_video=4, progress=False, threads=args.threads), finetune=ft,
+                        eval=EvalConfig(clips_per_video=4, progress=False, threads=args.threads, holdout=holdout),
+                        finetune=ft,
                         variants=tuple(parse_variants(rows, f"group {name}")), reference=reference)
     report = compare(cfg)
     for ext in ("json", "md", "html"):  # one folder holds every group's runs; each group keeps its own tables
