@@ -31,6 +31,7 @@ from typing import Any
 from vidssl.compare import CompareConfig, compare, format_paired, format_table
 from vidssl.config import PRESETS, AugConfig, DataConfig, EvalConfig, FinetuneConfig, ModelConfig, PretrainConfig
 from vidssl.errors import VidsslError
+from vidssl.io import write_json
 from vidssl.variants import parse_variants
 
 UCF9 = Path(__file__).resolve().parents[1].parent / "shared/data/ucf101-9"
@@ -80,7 +81,7 @@ GROUPS: dict[str, tuple[str, dict[str, dict[str, Any]], bool | dict[str, Any]]] 
     # (at the study's budget and at twice it: the lrs were chosen for the 30-minute checkpoints)
     "finetune": ("recipe", {"recipe": {}, "steps1000": {"steps": 1000}}, True),
     # the same at 500 steps with the lrs chosen on validation for these checkpoints (bench/bench_finetune.py, mean
-    # over the seeds: 3e-3 for both); into its own --out (a run keeps one fine-tuning), with copies of the recipe runs
+    # over the seeds: 3e-3 for both); a run keeps every fine-tuning made of it, so both groups share the folder
     "finetune_val500": ("recipe", {"recipe": {}}, {"scratch_lr": 3e-3}),
     # Budget: the recipe at about 5 (the study's budget), 10, 30 and 60 minutes of one thread
     "budget": ("recipe", {"recipe": {}, "steps1000": {"steps": 1000}, "steps3000": {"steps": 3000}}, False),
@@ -145,9 +146,83 @@ def gather(sources: list[str], out: str) -> None:
             os.replace(item, target)
 
 
+BUDGET_ROWS = ("recipe", "steps1000", "steps3000", "steps6000")  # the budget groups' rows, shortest first
+OTHER_BASELINES = ("r3d18_w1_random", "r2d18_random")  # the baselines group's networks a user could pick instead
+
+
+def budget_curve(out: str, rows: tuple[str, ...] = BUDGET_ROWS, others: tuple[str, ...] = OTHER_BASELINES) -> Path | None:
+    """``budget_curve.png`` and ``.json`` in ``out``: linear and R@1 against pretraining steps, from the finished runs
+    of ``rows`` found there (mean ± std over their seeds), with the strongest random init of the recipe's network as
+    a line, and the strongest of the ``others`` rows (other networks at random init) found there as another."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from vidssl.compare import summarise
+
+    runs, steps, seconds = [], {}, {}
+    for row in rows + others:
+        for res_path in sorted(Path(out).glob(f"{row}-seed*/results.json")):
+            res = json.loads(res_path.read_text())
+            if res.get("variant", {}).get("name") != row or res.get("compare_eval_config", {}).get("holdout") != "test":
+                continue
+            runs.append({"method": row, "seed": res["protocol"]["pretrain_seed"], "results": res})
+            steps.setdefault(row, set()).add(res["protocol"]["pretrain_steps"])
+            seconds.setdefault(row, []).append(res["protocol"]["pretrain_seconds"])
+    if not runs:
+        return None
+    summary = {(r["method"], r["backbone"]): r for r in summarise(runs)}
+    points = []
+    for row in [r for r in rows if (r, "ssl") in summary]:
+        if len(steps[row]) != 1:
+            raise VidsslError(f"{out}: the runs of {row} were pretrained for different numbers of steps {sorted(steps[row])}")
+        ssl = summary[(row, "ssl")]
+        points.append({"row": row, "steps": steps[row].pop(), "seeds": ssl["seeds"],
+                       "minutes": round(float(np.mean(seconds[row])) / 60, 1),
+                       **{m: {k: ssl[m][k] for k in ("mean", "std", "values")} for m in ("linear", "R@1")}})
+    inits = {b: r for (row, b), r in summary.items() if row == rows[0] and b.startswith("random_init")}
+    strongest = {m: max(((r[m]["mean"], b) for b, r in inits.items() if m in r), default=None) for m in ("linear", "R@1")}
+    other = {m: max(((r[m]["mean"], f"{row}, {b}") for (row, b), r in summary.items() if row in others and m in r),
+                    default=None) for m in ("linear", "R@1")}
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=90)
+    x = [p["steps"] for p in points]
+    for ax, m in zip(axes, ("linear", "R@1")):
+        ax.errorbar(x, [p[m]["mean"] for p in points], yerr=[p[m]["std"] for p in points], marker="o", capsize=3,
+                    color="#2b6cb0", label="videoSimCLR (the recipe), mean ± std over seeds")
+        for p in points:
+            ax.scatter([p["steps"]] * len(p[m]["values"]), p[m]["values"], color="k", s=8, zorder=3)
+            ax.annotate(f"n={p['seeds']}", (p["steps"], p[m]["mean"]), textcoords="offset points",
+                        xytext=(6, -12), fontsize=7)
+        if strongest[m]:
+            ax.axhline(strongest[m][0], color="#c53030", ls="--", lw=1.5,
+                       label=f"strongest random init of the recipe's network ({strongest[m][1]})")
+        if other[m]:
+            ax.axhline(other[m][0], color="#718096", ls=":", lw=1.5, label=f"strongest other network at random init ({other[m][1]})")
+        ax.set_xscale("log")
+        ax.set_xticks(x, [str(s) for s in x])
+        ax.minorticks_off()
+        ax.set_xlabel("pretraining steps of 32 clips")
+        ax.set_ylabel(f"{m} (% of test videos)")
+        ax.set_title(m)
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=2, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    png = Path(out) / "budget_curve.png"
+    fig.savefig(png)
+    plt.close(fig)
+    write_json(Path(out) / "budget_curve.json", {"points": points, "strongest_random_init": strongest,
+                                                 "strongest_other_network": other,
+                                                 "data": "ucf101-9 split 1, test split; --preset real-video"})
+    return png
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--groups", nargs="+", default=list(GROUPS), choices=list(GROUPS))
+    p.add_argument("--groups", nargs="+", default=None, choices=list(GROUPS),
+                   help="default: every group (none with --curve alone)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=500, help="pretraining steps of 32 clips per run (default: 500)")
     p.add_argument("--threads", type=int, default=1)
@@ -155,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="runs/thesis")
     p.add_argument("--rows", nargs="+", default=None, metavar="ROW",
                    help="only these rows of each group (and its reference), e.g. to summarise a partial study")
+    p.add_argument("--curve", action="store_true",
+                   help="after the groups, draw budget_curve.png in --out from the budget rows' finished runs there")
     p.add_argument("--list", action="store_true", help="print the groups and their rows, run nothing")
     p.add_argument("--gather", nargs="+", default=None, metavar="DIR",
                    help="first move the runs of these folders (one process each) into --out")
@@ -170,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (UCF9 / "trainlist01.txt").is_file():
         print(f"skipped: {UCF9} is absent (this benchmark needs ../shared/data/ucf101-9)")
         return 0
-    for name in args.groups:
+    for name in args.groups if args.groups is not None else ([] if args.curve else list(GROUPS)):
         try:
             report = run_group(name, args)
         except VidsslError as e:
@@ -179,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"## {name}\n\n{format_table(report['summary'])}\n")
         if report["paired"] or report.get("unpaired"):
             print(format_paired(report["paired"], report["protocol"]["reference"], report.get("unpaired", ())) + "\n")
+    if args.curve:
+        png = budget_curve(args.out)
+        print(f"budget curve: {png}" if png else f"budget curve: no finished budget runs in {args.out}")
     return 0
 
 

@@ -158,8 +158,19 @@ def test_finetune_results_follow_the_checkpoints_weights(tiny_pretrain, tmp_path
     ck = api.pretrain(pcfg).checkpoint
     ecfg = EvalConfig(out_dir=str(run), knn_k=3, recall_ks=(1,), progress=False)
     api.evaluate(ck, ecfg)
-    api.finetune_run(run, FinetuneConfig(steps=1, batch_size=8, clips_per_video=1, progress=False))
-    assert "finetune" in api.evaluate(ck, ecfg)  # the same checkpoint re-evaluated keeps its fine-tuning
+    ft = FinetuneConfig(steps=1, batch_size=8, clips_per_video=1, progress=False)
+    api.finetune_run(run, ft)
+    api.finetune_run(run, dataclasses.replace(ft, lr=3e-3))  # other settings: kept beside the first
+    api.finetune_run(run, dataclasses.replace(ft, lr=3e-3, threads=1))  # the same settings: replaces its entry
+    kept = api.evaluate(ck, ecfg)  # the same checkpoint re-evaluated keeps its fine-tunings
+    assert [e["config"]["lr"] for e in kept["finetunes"]] == [1e-3, 3e-3]
+    assert kept["finetune"] == kept["finetunes"][-1] and kept["finetune"]["config"]["threads"] == 1
+    from vidssl.report import build_report
+
+    page = build_report(run).read_text()  # the latest in the table, the earlier one named beside it
+    first = kept["finetunes"][0]["results"]["ssl"]["per_video_acc"]
+    assert f"Earlier fine-tunings of this run, with other settings (per video): head lr 0.001, scratch 0.001, 1 steps: " \
+           f"self-supervised init {100 * first:.1f}%" in page
 
     state = torch.load(ck, weights_only=False)  # retrained to the same step: other weights, same path and step
     state["model"] = {k: v + 0.01 if v.is_floating_point() else v for k, v in state["model"].items()}
@@ -167,7 +178,7 @@ def test_finetune_results_follow_the_checkpoints_weights(tiny_pretrain, tmp_path
     torch.save(state, tmp_path / "other.pt")
     saved = (run / "results.json").read_text()
     (tmp_path / "other.pt").replace(ck)
-    assert "finetune" not in api.evaluate(ck, ecfg)
+    assert not {"finetune", "finetunes"} & set(api.evaluate(ck, ecfg))
 
     (run / "results.json").write_text(saved)  # a longer (resumed) run at the same path
     api.pretrain(dataclasses.replace(pcfg, steps=4, resume=True, extend_steps=True))

@@ -73,6 +73,10 @@ def test_compare_fine_tunes_again_only_when_the_fine_tuning_config_changes(tiny_
     assert compare(cfg)["summary"] == first["summary"] and res.stat().st_mtime_ns == stamp  # same config: kept
     compare(dataclasses.replace(cfg, finetune=dataclasses.replace(ft, lr=3e-3)))  # another lr: fine-tuned again
     assert json.loads(res.read_text())["finetune"]["config"]["lr"] == 3e-3
+    stamp = res.stat().st_mtime_ns  # the first lr again: its fine-tuning was kept beside the second, not redone
+    again = compare(cfg)
+    assert res.stat().st_mtime_ns == stamp and again["summary"] == first["summary"]
+    assert [e["config"]["lr"] for e in json.loads(res.read_text())["finetunes"]] == [1e-3, 3e-3]
 
 
 def test_compare_refuses_bad_settings(tiny_pretrain, tmp_path):

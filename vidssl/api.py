@@ -171,9 +171,12 @@ def _keep_finetune(path: Path, report: dict[str, Any]) -> None:
         old = json.loads(path.read_text())
     except (OSError, ValueError):
         return
+    from vidssl.report import finetune_entries
+
     same_path = old.get("protocol", {}).get("checkpoint") == report["protocol"]["checkpoint"]
-    if "finetune" in old and same_path and _same_weights(old["finetune"], report):
-        report["finetune"] = old["finetune"]
+    kept = [e for e in finetune_entries(old) if same_path and _same_weights(e, report)]
+    if kept:
+        report["finetunes"], report["finetune"] = kept, kept[-1]
 
 
 def _same_weights(finetune_entry: dict[str, Any], report: dict[str, Any]) -> bool:
@@ -428,6 +431,10 @@ def retrieve(video: str, embeddings: str | Path, k: int = 5, *, label_set: str |
     return emb.nearest(coll, f[0], k, label_set=label_set, exclude=str(video))
 
 
+# fine-tuning settings that do not change what it measures (how it shows progress and saves, where it runs)
+_FINETUNE_HOW = ("progress", "checkpoint_every", "threads", "device")
+
+
 @holds_out_dir("finetune", lambda run_dir, *a, **kw: run_dir, create=False)
 def finetune_run(run_dir: str | Path, cfg=None, *, aug=None, label_set: str | None = None) -> dict[str, Any]:
     """Fine-tune the run's self-supervised backbone and its random init (= supervised from scratch).
@@ -436,11 +443,14 @@ def finetune_run(run_dir: str | Path, cfg=None, *, aug=None, label_set: str | No
     schedule, batches and augmentation (``aug`` defaults to the pretraining augmentation).
     The numbers go to ``results.json["finetune"]`` (``config``, ``label_set``, ``results``:
     per backbone :meth:`FinetuneResult.summary`), where :func:`report` reads them; returns that entry.
+    ``results.json["finetunes"]`` keeps every fine-tuning of the run, one per set of settings (a new
+    one replaces an entry with the same settings), so that runs compared at several learning rates
+    keep them all.
     With ``cfg.holdout == "val"`` both train on 4/5 of train and are scored on the other fifth
     (recording groups whole); the entry is returned, not written (results.json keeps test figures).
     """
     from vidssl.eval.finetune import FinetuneConfig, finetune
-    from vidssl.report import check_same_checkpoint, primary_label_set, read_results, run_checkpoint
+    from vidssl.report import check_same_checkpoint, finetune_entries, primary_label_set, read_results, run_checkpoint
 
     run_dir = Path(run_dir)
     cfg = cfg or FinetuneConfig()
@@ -474,7 +484,11 @@ def finetune_run(run_dir: str | Path, cfg=None, *, aug=None, label_set: str | No
     if cfg.holdout == "val":  # a validation score chooses settings; results.json keeps test figures only
         entry["holdout_rule"] = f"fold 1 of {rule}: trained on {len(train)} videos, scored on {len(test)}"
     else:
-        results["finetune"] = entry
+        def what(e: dict[str, Any]) -> str:  # the settings that change what it measures (JSON: tuples read as lists)
+            return json.dumps({k: v for k, v in e.get("config", {}).items() if k not in _FINETUNE_HOW}, sort_keys=True)
+
+        older = [e for e in finetune_entries(results) if what(e) != what(entry)]
+        results["finetunes"], results["finetune"] = older + [entry], entry
         write_json(run_dir / "results.json", results)
     for path in states.values():  # the results are written: a new fine-tuning starts over
         path.unlink(missing_ok=True)

@@ -140,6 +140,7 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
     when its checkpoint was made with other settings).
     """
     from vidssl import api
+    from vidssl.report import finetune_entries
     from vidssl.runtime import set_threads
 
     cfg.validate()
@@ -177,10 +178,13 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
                 ckpt = own if own.is_file() else Path(res["protocol"].get("checkpoint", own))
                 if ckpt.is_file():
                     trained[key] = (res["protocol"].get("pretrained_by_row", v.name), ckpt)
-            if (cfg.finetune is not None and not v.random_init_only
-                    and not _same_finetune(res.get("finetune", {}).get("config", {}), cfg.finetune)):
-                api.finetune_run(rd, cfg.finetune)
-                res = json.loads((rd / "results.json").read_text())
+            if cfg.finetune is not None and not v.random_init_only:  # a run keeps every fine-tuning made of it
+                entry = next((e for e in reversed(finetune_entries(res))
+                              if _same_finetune(e.get("config", {}), cfg.finetune)), None)
+                if entry is None:
+                    entry = api.finetune_run(rd, cfg.finetune)
+                    res = json.loads((rd / "results.json").read_text())
+                res = {**res, "finetune": entry}  # the one asked now is the one summarised
             runs.append({"method": v.name, "seed": seed, "run_dir": str(rd), "results": res})
     summary = summarise(runs)
     reference = cfg.reference or cfg.rows()[0].name

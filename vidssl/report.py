@@ -71,6 +71,14 @@ def read_results(run_dir: str | Path) -> dict[str, Any]:
     return results
 
 
+def finetune_entries(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every fine-tuning recorded in a results dict, oldest first: one per set of settings (``finetunes``);
+    ``finetune`` is the latest. Results written before runs kept several have only ``finetune``."""
+    if results.get("finetunes"):
+        return list(results["finetunes"])
+    return [results["finetune"]] if results.get("finetune") else []
+
+
 def run_checkpoint(run_dir: str | Path, results: dict[str, Any]) -> Path:
     """The run's own ``checkpoints/last.pt`` (so a copied run folder works), else the one results.json names."""
     own = Path(run_dir) / "checkpoints" / "last.pt"
@@ -288,11 +296,19 @@ def _finetune_section(results: dict[str, Any]) -> str:
             for n, r in ft["results"].items()]
     first = next(iter(ft["results"].values()))
     cfg = ft.get("config", {})
+    earlier = [e for e in finetune_entries(results)[:-1] if e.get("results")]
+    others = "" if not earlier else (
+        "<p>Earlier fine-tunings of this run, with other settings (per video): " + "; ".join(
+            f"head lr {_e(e.get('config', {}).get('lr', '?'))}, scratch "
+            f"{_e(e.get('config', {}).get('scratch_lr') or e.get('config', {}).get('lr', '?'))}, "
+            f"{_e(e.get('config', {}).get('steps', '?'))} steps: "
+            + ", ".join(f"{_e(names.get(n, n))} {pct(r['per_video_acc'])}%" for n, r in e["results"].items())
+            for e in earlier) + " (all in results.json, <code>finetunes</code>).</p>")
     return (f"<p>Whole network trained on the <b>{_e(ft.get('label_set', ''))}</b> train labels; "
             f"backbone learning rate {_e(cfg.get('backbone_lr_ratio', '?'))} × the head's; "
             f"test: {_e(first.get('clips_per_video', '?'))} uniformly spaced clips per video, per-video = mean of the "
             "clips' probabilities.</p>"
-            + _table(["initialisation", "per clip", "per video", "steps", "seconds"], rows, 1, 3))
+            + _table(["initialisation", "per clip", "per video", "steps", "seconds"], rows, 1, 3) + others)
 
 
 def _protocol_table(results: dict[str, Any]) -> str:
