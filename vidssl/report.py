@@ -305,6 +305,8 @@ def _finetune_section(results: dict[str, Any]) -> str:
             + ", ".join(f"{_e(names.get(n, n))} {pct(r['per_video_acc'])}%" for n, r in e["results"].items())
             for e in earlier) + " (all in results.json, <code>finetunes</code>).</p>")
     return (f"<p>Whole network trained on the <b>{_e(ft.get('label_set', ''))}</b> train labels; "
+            f"{_e(cfg.get('steps', '?'))} steps, head learning rate {_e(cfg.get('lr', '?'))} (supervised from scratch: "
+            f"{_e(cfg.get('scratch_lr') or cfg.get('lr', '?'))}), "
             f"backbone learning rate {_e(cfg.get('backbone_lr_ratio', '?'))} × the head's; "
             f"test: {_e(first.get('clips_per_video', '?'))} uniformly spaced clips per video, per-video = mean of the "
             "clips' probabilities.</p>"
