@@ -170,6 +170,20 @@ def test_rows_that_differ_only_in_evaluation_share_one_pretraining(tiny_pretrain
     assert len(trained) == 2 and again["results"]["ssl"] == other["results"]["ssl"]
 
 
+def test_cli_prints_the_rows_it_did_not_pair(tmp_path, monkeypatch, capsys):
+    from vidssl.cli import run
+
+    asked = {}
+    report = {"summary": [], "paired": {}, "unpaired": ["a_elsewhere"], "protocol": {"reference": "a"}}
+    monkeypatch.setattr(sys.modules["vidssl.compare"], "compare", lambda cfg: asked.setdefault("cfg", cfg) and report)
+    f = tmp_path / "v.json"
+    f.write_text(json.dumps({"a": {}, "a_elsewhere": {"eval_data": {"synthetic_test_per_class": 3}}}))
+    assert run(["compare", "--variants", str(f), "--out", str(tmp_path / "c"), "--no-progress"]) == 0
+    assert [v.name for v in asked["cfg"].variants] == ["a", "a_elsewhere"]
+    out = capsys.readouterr().out  # every other row unpaired: the line alone, no empty table
+    assert "\n\nNot paired (scored on other videos than a): a_elsewhere.\n" in out and "Paired differences" not in out
+
+
 def test_supervised_variant_spends_the_budget_on_labels(tiny_pretrain, tmp_path, monkeypatch):
     import time
 
