@@ -86,6 +86,9 @@ GROUPS: dict[str, tuple[str, dict[str, dict[str, Any]], bool | dict[str, Any]]] 
     # Budget: the recipe at about 5 (the study's budget), 10, 30 and 60 minutes of one thread
     "budget": ("recipe", {"recipe": {}, "steps1000": {"steps": 1000}, "steps3000": {"steps": 3000}}, False),
     "budget60": ("recipe", {"recipe": {}, "steps6000": {"steps": 6000}}, False),
+    # Table 1 at twice the budget: does videoMoCo v1's gap to videoSimCLR close with more steps (its key encoder lags)?
+    "methods1000": ("steps1000", {"steps1000": {"steps": 1000}, "moco_v1_steps1000": {"method": "moco_v1", "steps": 1000}},
+                    False),
     # The recipe's width re-checked on a validation fold of split-1 train (never test) against the strongest
     # random inits of the baselines group; into its own --out (a run keeps one evaluation), with copies of the
     # recipe runs (without their results.json)
