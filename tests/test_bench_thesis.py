@@ -73,7 +73,7 @@ def test_a_validation_group_scores_on_validation_and_refuses_a_folder_of_test_ru
     args = argparse.Namespace(out=str(tmp_path), rows=None, seeds=[0], steps=500, threads=1, cache_dir=None)
     bench_thesis.run_group("width_val", args)
     assert seen["recipe"].eval.holdout == "val" and (tmp_path / "width_val.md").is_file()
-    assert {v.name for v in seen["recipe"].variants} == {"recipe", "width05", "r3d18_w1_random", "r2d18_random"}
+    assert {v.name for v in seen["recipe"].variants} == {"recipe", "width05", "r2d18_random"}
     bench_thesis.run_group("shift", args)
     assert seen["recipe"].eval.holdout == "test"
     _run(tmp_path, "recipe", 0, 500, (0.5, 0.4), {}, holdout="test")  # a test run: width_val would re-score it
