@@ -91,8 +91,8 @@ GROUPS: dict[str, tuple[str, dict[str, dict[str, Any]], bool | dict[str, Any]]] 
                     False),
     # The recipe's width re-checked on validation folds of split-1 train (never test) against the strongest baseline
     # of the baselines group; into its own --out (a run keeps one evaluation), with copies of the recipe runs (without
-    # their results.json). The full-width R3D-18 at random init is left out: each of its four evaluations costs about
-    # 16 times the recipe's per clip (over 15 minutes on one AVX2 core)
+    # their results.json). The full-width R3D-18 at random init is left out: its forward pass costs about 16 times
+    # the recipe's, and its four evaluations of one seed had not finished after 15 minutes of one AVX2 core
     "width_val": ("recipe", {"recipe": {}, "width05": {"width": 0.5},
                              "r2d18_random": {"backbone": "r2d18", "width": 1.0, "input": "rgb", "random_init_only": True}},
                   False),
