@@ -165,8 +165,8 @@ def evaluate(checkpoint_path: str | Path, cfg: EvalConfig | None = None, *, writ
 
 
 def _keep_finetune(path: Path, report: dict[str, Any]) -> None:
-    """Carry a fine-tuning entry of the same checkpoint over when results.json is rewritten: same path,
-    and the step and weights that the entry was measured on (:func:`vidssl.checkpoint.fingerprint`)."""
+    """Carry the fine-tuning entries of the same checkpoint over when results.json is rewritten: same path,
+    and the step and weights that each entry was measured on (:func:`vidssl.checkpoint.fingerprint`)."""
     try:
         old = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -431,10 +431,6 @@ def retrieve(video: str, embeddings: str | Path, k: int = 5, *, label_set: str |
     return emb.nearest(coll, f[0], k, label_set=label_set, exclude=str(video))
 
 
-# fine-tuning settings that do not change what it measures (how it shows progress and saves, where it runs)
-_FINETUNE_HOW = ("progress", "checkpoint_every", "threads", "device")
-
-
 @holds_out_dir("finetune", lambda run_dir, *a, **kw: run_dir, create=False)
 def finetune_run(run_dir: str | Path, cfg=None, *, aug=None, label_set: str | None = None) -> dict[str, Any]:
     """Fine-tune the run's self-supervised backbone and its random init (= supervised from scratch).
@@ -450,7 +446,14 @@ def finetune_run(run_dir: str | Path, cfg=None, *, aug=None, label_set: str | No
     (recording groups whole); the entry is returned, not written (results.json keeps test figures).
     """
     from vidssl.eval.finetune import FinetuneConfig, finetune
-    from vidssl.report import check_same_checkpoint, finetune_entries, primary_label_set, read_results, run_checkpoint
+    from vidssl.report import (
+        FINETUNE_HOW,
+        check_same_checkpoint,
+        finetune_entries,
+        primary_label_set,
+        read_results,
+        run_checkpoint,
+    )
 
     run_dir = Path(run_dir)
     cfg = cfg or FinetuneConfig()
@@ -485,7 +488,7 @@ def finetune_run(run_dir: str | Path, cfg=None, *, aug=None, label_set: str | No
         entry["holdout_rule"] = f"fold 1 of {rule}: trained on {len(train)} videos, scored on {len(test)}"
     else:
         def what(e: dict[str, Any]) -> str:  # the settings that change what it measures (JSON: tuples read as lists)
-            return json.dumps({k: v for k, v in e.get("config", {}).items() if k not in _FINETUNE_HOW}, sort_keys=True)
+            return json.dumps({k: v for k, v in e.get("config", {}).items() if k not in FINETUNE_HOW}, sort_keys=True)
 
         older = [e for e in finetune_entries(results) if what(e) != what(entry)]
         results["finetunes"], results["finetune"] = older + [entry], entry

@@ -219,7 +219,9 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
 
 def _same_finetune(recorded: dict[str, Any], ft: FinetuneConfig) -> bool:
     """Whether a recorded fine-tuning entry was made with ``ft`` (any setting but progress, saving and where it ran)."""
-    want = {k: v for k, v in json.loads(json.dumps(to_dict(ft))).items() if k not in ("progress", "checkpoint_every", *_WHERE_IT_RUNS)}
+    from vidssl.report import FINETUNE_HOW
+
+    want = {k: v for k, v in json.loads(json.dumps(to_dict(ft))).items() if k not in FINETUNE_HOW}
     return all(recorded.get(k) == v for k, v in want.items())
 
 

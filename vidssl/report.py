@@ -71,6 +71,10 @@ def read_results(run_dir: str | Path) -> dict[str, Any]:
     return results
 
 
+# fine-tuning settings that do not change what it measures (how it shows progress and saves, where it runs)
+FINETUNE_HOW = ("progress", "checkpoint_every", "threads", "device")
+
+
 def finetune_entries(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Every fine-tuning recorded in a results dict, oldest first: one per set of settings (``finetunes``);
     ``finetune`` is the latest. Results written before runs kept several have only ``finetune``."""
