@@ -214,15 +214,18 @@ def test_header_says_data_budget_units_and_every_row_in_words():
 
 def test_header_of_a_timed_run_on_validation_folds_of_a_folder():
     r = run("simclr", 0, {"ssl": entry(0.5, 0.4, 0.3)}, secs=61.4)
-    r["results"]["protocol"]["holdout"] = "val"
+    r["results"]["protocol"].update(holdout="val", test_videos=0)
     r["results"]["pretrain_config"]["time_budget"] = "5m"
     r["results"]["pretrain_config"]["data"].update(dataset="folder", split=2)
-    lines = format_header(report_of(["simclr"], [7]), [r]).splitlines()
-    assert lines[0] == "# vidssl compare: 1 row x 1 seed"
-    assert lines[2].startswith("- Data: folder, 873 train")  # a folder has no split to name
+    nothing = run("random", 0, {"random_init": entry(0.3, 0.3, 0.3)}, steps=0, secs=0.0)  # a row that trains nothing
+    lines = format_header(report_of(["simclr", "random"], [7]), [r, nothing]).splitlines()
+    assert lines[0] == "# vidssl compare: 2 rows x 1 seed"
+    # a folder has no split to name; scored within train, so no test videos
+    assert lines[2].startswith("- Data: folder, 873 train videos, the test split unused (first row's evaluation); clips")
+    assert "4 clips per scored video;" in lines[2]
     assert lines[3] == "- Budget: 5m of pretraining per run (the runs took 500 steps, 61-61 s each); seeds 7."
     assert lines[4].startswith("- Scored on validation folds of train (recording groups whole): linear probe")
-    assert lines[5] == "- Rows: **simclr**: method simclr."
+    assert lines[5] == "- Rows: **simclr**: method simclr; **random**: method random."
 
 
 def test_a_recorded_fine_tuning_is_reused_unless_a_setting_that_changes_it_differs():

@@ -499,16 +499,20 @@ def format_header(report: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     budget = (f"{pc.get('time_budget')} of pretraining per run" if pc.get("time_budget")
               else f"{pc.get('steps')} pretraining steps of {pc.get('batch_size')} clips per run")
     steps = sorted({r["results"].get("protocol", {}).get("pretrain_steps") for r in runs} - {None, 0})
-    secs = [r["results"].get("protocol", {}).get("pretrain_seconds") or 0 for r in runs]
-    where = "validation folds of train (recording groups whole)" if pr.get("holdout") == "val" else "the test split"
+    trained = [r for r in runs if r["results"].get("protocol", {}).get("pretrain_steps")]  # not the random-init rows
+    secs = [r["results"]["protocol"].get("pretrain_seconds") or 0 for r in trained] or [0]
+    val = pr.get("holdout") == "val"
+    where = "validation folds of train (recording groups whole)" if val else "the test split"
+    videos = (f"{pr.get('train_videos', '?')} train videos, the test split unused" if val
+              else f"{pr.get('train_videos', '?')} train / {pr.get('test_videos', '?')} test videos")
     return "\n".join([
         f"# vidssl compare: {_n(len(report['protocol']['methods']), 'row')} x {_n(len(report['protocol']['seeds']), 'seed')}",
         "",
         f"- Data: {d.get('dataset')}"
         + (f" split {d.get('split')}" if d.get("dataset") in ("ucf101", "hmdb51") else "")
-        + f", {pr.get('train_videos', '?')} train / {pr.get('test_videos', '?')} test videos (first row's evaluation);"
+        + f", {videos} (first row's evaluation);"
         f" clips of {d.get('clip_frames')} frames at stride {d.get('stride')}, {d.get('crop_size')} px,"
-        f" {pr.get('clips_per_video')} clips per test video; input {pc.get('model', {}).get('input')} (rows may change"
+        f" {pr.get('clips_per_video')} clips per {'scored' if val else 'test'} video; input {pc.get('model', {}).get('input')} (rows may change"
         " these: see Rows).",
         (f"- Budget: {budget} (the runs took {', '.join(map(str, steps)) or '?'} steps,"
         f" {min(secs):.0f}-{max(secs):.0f} s each); seeds {', '.join(map(str, report['protocol']['seeds']))}."),
