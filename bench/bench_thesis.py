@@ -151,12 +151,18 @@ def gather(sources: list[str], out: str) -> None:
 
 BUDGET_ROWS = ("recipe", "steps1000", "steps3000", "steps6000")  # the budget groups' rows, shortest first
 OTHER_BASELINES = ("r3d18_w1_random", "r2d18_random")  # the baselines group's networks a user could pick instead
+# The 30-minute point of the curve: bench/bench_real.py's three seeds on 2026-12-02 (docs/benchmarks.md), other runs
+# on another machine whose per-run files are not kept here; drawn apart from this folder's runs, as measured there
+THIRTY_MINUTES = {"label": "30 minutes: bench_real.py, 3 seeds, 2026-12-02 (other runs)", "steps": (2358, 2688, 2895),
+                  "linear": (62.9, 2.2), "R@1": (53.6, 0.9)}
 
 
-def budget_curve(out: str, rows: tuple[str, ...] = BUDGET_ROWS, others: tuple[str, ...] = OTHER_BASELINES) -> Path | None:
+def budget_curve(out: str, rows: tuple[str, ...] = BUDGET_ROWS, others: tuple[str, ...] = OTHER_BASELINES,
+                 thirty: dict[str, Any] | None = THIRTY_MINUTES) -> Path | None:
     """``budget_curve.png`` and ``.json`` in ``out``: linear and R@1 against pretraining steps, from the finished runs
     of ``rows`` found there (mean ± std over their seeds), with the strongest random init of the recipe's network as
-    a line, and the strongest of the ``others`` rows (other networks at random init) found there as another."""
+    a line, and the strongest of the ``others`` rows (other networks at random init) found there as another;
+    ``thirty`` (mean and std as measured elsewhere) is drawn apart, as a hollow square."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -189,7 +195,7 @@ def budget_curve(out: str, rows: tuple[str, ...] = BUDGET_ROWS, others: tuple[st
     strongest = {m: max(((r[m]["mean"], b) for b, r in inits.items() if m in r), default=None) for m in ("linear", "R@1")}
     other = {m: max(((r[m]["mean"], f"{row}, {b}") for (row, b), r in summary.items() if row in others and m in r),
                     default=None) for m in ("linear", "R@1")}
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=90)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.6), dpi=90)
     x = [p["steps"] for p in points]
     for ax, m in zip(axes, ("linear", "R@1")):
         ax.errorbar(x, [p[m]["mean"] for p in points], yerr=[p[m]["std"] for p in points], marker="o", capsize=3,
@@ -203,6 +209,12 @@ def budget_curve(out: str, rows: tuple[str, ...] = BUDGET_ROWS, others: tuple[st
                        label=f"strongest random init of the recipe's network ({strongest[m][1]})")
         if other[m]:
             ax.axhline(other[m][0], color="#718096", ls=":", lw=1.5, label=f"strongest other network at random init ({other[m][1]})")
+        if thirty:
+            st = thirty["steps"]
+            ax.errorbar([float(np.mean(st))], [thirty[m][0]], yerr=[thirty[m][1]],
+                        xerr=[[np.mean(st) - min(st)], [max(st) - np.mean(st)]], marker="s", mfc="white", capsize=3,
+                        color="#2f855a", ls="none", label=thirty["label"])
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)
         ax.set_xscale("log")
         ax.set_xticks(x, [str(s) for s in x])
         ax.minorticks_off()
@@ -210,14 +222,12 @@ def budget_curve(out: str, rows: tuple[str, ...] = BUDGET_ROWS, others: tuple[st
         ax.set_ylabel(f"{m} (% of test videos)")
         ax.set_title(m)
         ax.grid(alpha=0.3)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=2, frameon=False)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.tight_layout()
     png = Path(out) / "budget_curve.png"
     fig.savefig(png)
     plt.close(fig)
     write_json(Path(out) / "budget_curve.json", {"points": points, "strongest_random_init": strongest,
-                                                 "strongest_other_network": other,
+                                                 "strongest_other_network": other, "drawn_apart": thirty,
                                                  "data": "ucf101-9 split 1, test split; --preset real-video"})
     return png
 

@@ -77,6 +77,10 @@ def test_compare_fine_tunes_again_only_when_the_fine_tuning_config_changes(tiny_
     again = compare(cfg)
     assert res.stat().st_mtime_ns == stamp and again["summary"] == first["summary"]
     assert [e["config"]["lr"] for e in json.loads(res.read_text())["finetunes"]] == [1e-3, 3e-3]
+    # a comparison that asks for no fine-tuning shows none (whose settings it could not name), and loses none
+    assert all("fine-tuned" not in row for row in compare(dataclasses.replace(cfg, finetune=None))["summary"])
+    assert "fine-tuned" in next(r for r in first["summary"] if r["backbone"] == "ssl")
+    assert len(json.loads(res.read_text())["finetunes"]) == 2
 
 
 def test_compare_refuses_bad_settings(tiny_pretrain, tmp_path):

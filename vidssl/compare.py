@@ -185,6 +185,8 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
                     entry = api.finetune_run(rd, cfg.finetune)
                     res = json.loads((rd / "results.json").read_text())
                 res = {**res, "finetune": entry}  # the one asked now is the one summarised
+            elif "finetune" in res:  # not asked for now: a fine-tuning made for another comparison is not shown
+                res = {k: v for k, v in res.items() if k not in ("finetune", "finetunes")}
             runs.append({"method": v.name, "seed": seed, "run_dir": str(rd), "results": res})
     summary = summarise(runs)
     reference = cfg.reference or cfg.rows()[0].name
