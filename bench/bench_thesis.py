@@ -235,7 +235,7 @@ def budget_curve(out: str, rows: tuple[str, ...] = BUDGET_ROWS, others: tuple[st
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--groups", nargs="+", default=None, choices=list(GROUPS),
-                   help="default: every group (none with --curve alone)")
+                   help="default: every group scored on test (none with --curve alone; width_val needs its own --out)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=500, help="pretraining steps of 32 clips per run (default: 500)")
     p.add_argument("--threads", type=int, default=1)
@@ -260,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     if not (UCF9 / "trainlist01.txt").is_file():
         print(f"skipped: {UCF9} is absent (this benchmark needs ../shared/data/ucf101-9)")
         return 0
-    for name in args.groups if args.groups is not None else ([] if args.curve else list(GROUPS)):
+    default = [] if args.curve else [g for g in GROUPS if g not in VALIDATION]
+    for name in args.groups if args.groups is not None else default:
         try:
             report = run_group(name, args)
         except VidsslError as e:
