@@ -174,7 +174,7 @@ def _keep_finetune(path: Path, report: dict[str, Any]) -> None:
     from vidssl.report import finetune_entries
 
     same_path = old.get("protocol", {}).get("checkpoint") == report["protocol"]["checkpoint"]
-    kept = [e for e in finetune_entries(old) if same_path and _same_weights(e, report)]
+    kept = [e for e in finetune_entries(old) if _same_weights(e, report)] if same_path else []
     if kept:
         report["finetunes"], report["finetune"] = kept, kept[-1]
 
@@ -447,9 +447,9 @@ def finetune_run(run_dir: str | Path, cfg=None, *, aug=None, label_set: str | No
     """
     from vidssl.eval.finetune import FinetuneConfig, finetune
     from vidssl.report import (
-        FINETUNE_HOW,
         check_same_checkpoint,
         finetune_entries,
+        finetune_settings,
         primary_label_set,
         read_results,
         run_checkpoint,
@@ -487,10 +487,8 @@ def finetune_run(run_dir: str | Path, cfg=None, *, aug=None, label_set: str | No
     if cfg.holdout == "val":  # a validation score chooses settings; results.json keeps test figures only
         entry["holdout_rule"] = f"fold 1 of {rule}: trained on {len(train)} videos, scored on {len(test)}"
     else:
-        def what(e: dict[str, Any]) -> str:  # the settings that change what it measures (JSON: tuples read as lists)
-            return json.dumps({k: v for k, v in e.get("config", {}).items() if k not in FINETUNE_HOW}, sort_keys=True)
-
-        older = [e for e in finetune_entries(results) if what(e) != what(entry)]
+        same = finetune_settings(entry["config"])  # a fine-tuning with the same settings replaces its entry
+        older = [e for e in finetune_entries(results) if finetune_settings(e.get("config", {})) != same]
         results["finetunes"], results["finetune"] = older + [entry], entry
         write_json(run_dir / "results.json", results)
     for path in states.values():  # the results are written: a new fine-tuning starts over

@@ -221,10 +221,9 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
 
 def _same_finetune(recorded: dict[str, Any], ft: FinetuneConfig) -> bool:
     """Whether a recorded fine-tuning entry was made with ``ft`` (any setting but progress, saving and where it ran)."""
-    from vidssl.report import FINETUNE_HOW
+    from vidssl.report import finetune_settings
 
-    want = {k: v for k, v in json.loads(json.dumps(to_dict(ft))).items() if k not in FINETUNE_HOW}
-    return all(recorded.get(k) == v for k, v in want.items())
+    return all(recorded.get(k) == v for k, v in finetune_settings(to_dict(ft)).items())
 
 
 def _pretrain(api: Any, pcfg: PretrainConfig) -> Path:

@@ -75,6 +75,12 @@ def read_results(run_dir: str | Path) -> dict[str, Any]:
 FINETUNE_HOW = ("progress", "checkpoint_every", "threads", "device")
 
 
+def finetune_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings of a fine-tuning config (as recorded, or ``to_dict`` of one) that change what it measures,
+    as JSON reads them back (tuples as lists), so that a recorded entry and a config compare equal."""
+    return {k: v for k, v in json.loads(json.dumps(config)).items() if k not in FINETUNE_HOW}
+
+
 def finetune_entries(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Every fine-tuning recorded in a results dict, oldest first: one per set of settings (``finetunes``);
     ``finetune`` is the latest. Results written before runs kept several have only ``finetune``."""
@@ -300,14 +306,15 @@ def _finetune_section(results: dict[str, Any]) -> str:
             for n, r in ft["results"].items()]
     first = next(iter(ft["results"].values()))
     cfg = ft.get("config", {})
-    earlier = [e for e in finetune_entries(results)[:-1] if e.get("results")]
-    others = "" if not earlier else (
-        "<p>Earlier fine-tunings of this run, with other settings (per video): " + "; ".join(
-            f"head lr {_e(e.get('config', {}).get('lr', '?'))}, scratch "
-            f"{_e(e.get('config', {}).get('scratch_lr') or e.get('config', {}).get('lr', '?'))}, "
-            f"{_e(e.get('config', {}).get('steps', '?'))} steps: "
-            + ", ".join(f"{_e(names.get(n, n))} {pct(r['per_video_acc'])}%" for n, r in e["results"].items())
-            for e in earlier) + " (all in results.json, <code>finetunes</code>).</p>")
+    earlier = []
+    for e in finetune_entries(results)[:-1]:
+        c = e.get("config", {})
+        earlier.append(f"head lr {_e(c.get('lr', '?'))}, scratch {_e(c.get('scratch_lr') or c.get('lr', '?'))}, "
+                       f"{_e(c.get('steps', '?'))} steps: "
+                       + ", ".join(f"{_e(names.get(n, n))} {pct(r['per_video_acc'])}%"
+                                   for n, r in e.get("results", {}).items()))
+    others = "" if not earlier else ("<p>Earlier fine-tunings of this run, with other settings (per video): "
+                                     + "; ".join(earlier) + " (all in results.json, <code>finetunes</code>).</p>")
     return (f"<p>Whole network trained on the <b>{_e(ft.get('label_set', ''))}</b> train labels; "
             f"{_e(cfg.get('steps', '?'))} steps, head learning rate {_e(cfg.get('lr', '?'))} (supervised from scratch: "
             f"{_e(cfg.get('scratch_lr') or cfg.get('lr', '?'))}), "
